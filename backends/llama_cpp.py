@@ -1,0 +1,201 @@
+"""Local GGUF models through llama-cpp-python.
+
+One :class:`LlamaRuntime` per app owns every loaded ``Llama`` object. Each model has its own
+lock: a ``Llama`` is never called from two threads at once (the UI also gives its events a
+``concurrency_id`` with limit 1, so users wait in the queue and see their position).
+
+The CPU fix for llama.cpp (the default ``-march=native`` build segfaults on CPUs that report
+AMX) lives in requirements.txt: llama-cpp-python is built with ``-DGGML_NATIVE=OFF``.
+``tests/integration/test_llama_tokens.py`` generates real tokens so a regression shows.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backends.base import BackendError, BackendStatus, Delta, GenParams, Message, ToolSpec, Usage
+from backends.models import QWEN, package_dir, resolve_gguf
+from backends.registry import register
+from backends.tool_text import TextToolCallFilter
+
+log = logging.getLogger(__name__)
+
+GGUF_MAGIC = b"GGUF"
+
+
+def check_gguf_file(path: Path) -> None:
+    """Cheap checks before llama.cpp sees a file: exists, GGUF magic, not obviously truncated."""
+    if not path.is_file():
+        raise BackendError(f"Model file not found: {path.name}")
+    with path.open("rb") as f:
+        head = f.read(4)
+    if head != GGUF_MAGIC:
+        raise BackendError(f"{path.name} is not a GGUF model file (wrong header).")
+    if path.stat().st_size < 1024:
+        raise BackendError(f"{path.name} is too small to be a model (truncated?).")
+
+
+@dataclass
+class LoadedModel:
+    path: Path
+    llama: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    n_ctx: int = 0
+
+
+class LlamaRuntime:
+    """Loads GGUF models on first use, once, behind a lock; keeps at most ``max_loaded``."""
+
+    def __init__(self, settings: Any, max_loaded: int = 2) -> None:
+        self.settings = settings
+        self.max_loaded = max_loaded
+        self._models: dict[tuple, LoadedModel] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, ref: str) -> Path:
+        return resolve_gguf(ref, data_dir=self.settings.data_dir, models_dir=self.settings.models_dir)
+
+    def get(self, ref: str, *, n_ctx: int | None = None, n_threads: int | None = None) -> LoadedModel:
+        path = self.resolve(ref)
+        n_ctx = n_ctx or self.settings.llama_ctx
+        n_threads = n_threads or self.settings.llama_threads
+        key = (str(path), n_ctx, n_threads)
+        with self._lock:
+            if key in self._models:
+                model = self._models.pop(key)
+                self._models[key] = model  # most recently used last
+                return model
+            check_gguf_file(path)
+            while len(self._models) >= self.max_loaded:
+                old_key = next(iter(self._models))
+                self._free(old_key)
+            model = LoadedModel(path, self._load(path, n_ctx, n_threads), n_ctx=n_ctx)
+            self._models[key] = model
+            return model
+
+    def _load(self, path: Path, n_ctx: int, n_threads: int) -> Any:
+        from llama_cpp import Llama
+
+        t0 = time.perf_counter()
+        try:
+            llama = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                n_batch=min(self.settings.llama_batch, n_ctx),
+                verbose=False,
+            )
+        except Exception as exc:  # llama.cpp raises ValueError for a bad file
+            raise BackendError(f"llama.cpp could not load {path.name}: {exc}") from exc
+        log.info(
+            "loaded %s in %.1fs (n_ctx=%d threads=%d)", path.name, time.perf_counter() - t0, n_ctx, n_threads
+        )
+        return llama
+
+    def _free(self, key: tuple) -> None:
+        model = self._models.pop(key)
+        with model.lock:
+            try:
+                model.llama.close()
+            except Exception:  # freeing must not fail a request
+                log.exception("closing %s", model.path)
+
+    def free_all(self) -> None:
+        with self._lock:
+            for key in list(self._models):
+                self._free(key)
+
+    def loaded(self) -> list[str]:
+        return [m.path.name for m in self._models.values()]
+
+
+def to_openai_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        d: dict[str, Any] = {"role": m.role, "content": m.content}
+        if m.tool_calls:
+            d["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in m.tool_calls
+            ]
+        if m.tool_call_id:
+            d["tool_call_id"] = m.tool_call_id
+        if m.name:
+            d["name"] = m.name
+        out.append(d)
+    return out
+
+
+class LlamaChat:
+    """A :class:`~backends.base.ChatModel` over one GGUF in a :class:`LlamaRuntime`."""
+
+    supports_tools = True
+
+    def __init__(self, runtime: LlamaRuntime, ref: str) -> None:
+        self.runtime = runtime
+        self.ref = ref
+        self.model_id = ref
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        params: GenParams = GenParams(),
+    ) -> Iterator[Delta]:
+        model = self.runtime.get(self.ref)
+        kwargs: dict[str, Any] = dict(
+            messages=to_openai_messages(messages),
+            temperature=params.temperature,
+            top_p=params.top_p,
+            top_k=params.top_k,
+            min_p=params.min_p,
+            repeat_penalty=params.repeat_penalty,
+            max_tokens=min(params.max_new_tokens, self.runtime.settings.max_new_tokens),
+            stop=list(params.stop) or None,
+            seed=params.seed,
+            stream=True,
+        )
+        if tools:
+            kwargs["tools"] = [t.openai_schema() for t in tools]
+        filt = TextToolCallFilter(t.name for t in tools)
+        with model.lock:
+            n_prompt = 0
+            n_out = 0
+            finish = None
+            for chunk in model.llama.create_chat_completion(**kwargs):
+                choice = chunk["choices"][0]
+                text = choice.get("delta", {}).get("content") or ""
+                if text:
+                    n_out += 1
+                    shown = filt.feed(text)
+                    if shown:
+                        yield Delta(text=shown)
+                finish = choice.get("finish_reason") or finish
+            n_prompt = model.llama.n_tokens - n_out if hasattr(model.llama, "n_tokens") else 0
+        rest, calls = filt.finish()
+        if rest:
+            yield Delta(text=rest)
+        if calls:
+            yield Delta(tool_calls=tuple(calls), finish_reason="tool_calls")
+        yield Delta(usage=Usage(max(n_prompt, 0), n_out), finish_reason=finish or "stop")
+
+
+def llama_status(settings: Any) -> BackendStatus:
+    if package_dir("llama_cpp") is None:
+        return BackendStatus("chat", "llama_cpp", False, "llama-cpp-python is not installed")
+    ref = settings.local_model
+    if ref.lower().startswith("qwen") and not QWEN.installed():
+        return BackendStatus("chat", "llama_cpp", False, "the Qwen part packages are not installed")
+    return BackendStatus("chat", "llama_cpp", True, f"local GGUF {ref} (loads on first use)")
+
+
+@register("chat", "llama_cpp", status=llama_status)
+def _make_llama_chat(settings: Any, runtime: LlamaRuntime | None = None, **deps: Any) -> LlamaChat:
+    return LlamaChat(runtime or LlamaRuntime(settings), settings.local_model)

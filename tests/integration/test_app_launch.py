@@ -1,0 +1,39 @@
+"""The app launches in-process and answers through gradio_client."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def client(settings):
+    from gradio_client import Client
+
+    import app
+
+    demo = app.build_app(settings)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
+    try:
+        yield Client(demo.local_url, verbose=False)
+    finally:
+        demo.close()
+
+
+def test_status_endpoint_lists_backends(client):
+    table, loaded = client.predict(api_name="/status")
+    rows = table["data"] if isinstance(table, dict) else table
+    kinds = {(r[0], r[1]) for r in rows}
+    assert ("chat", "llama_cpp") in kinds
+    llama = next(r for r in rows if r[1] == "llama_cpp")
+    assert llama[2] == "yes", llama  # the shipped Qwen is installed by requirements.txt
+    assert loaded.startswith("Loaded models:")
+
+
+def test_every_tab_is_present(settings):
+    import app
+
+    demo = app.build_app(settings)
+    labels = {b.label for b in demo.blocks.values() if type(b).__name__ == "Tab"}
+    assert {"Local llama.cpp", "Chat + tools", "RAG", "Pipelines", "Fine-tune", "Status"} <= labels
