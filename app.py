@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import threading
 from collections.abc import Sequence
 
 import gradio as gr
@@ -28,27 +29,85 @@ class PublicWithoutAuth(SystemExit):
     pass
 
 
-def build_app(settings: Settings) -> gr.Blocks:
-    runtime = LlamaRuntime(settings)
+class Deps:
+    """Shared backends, created on first use (never at start-up) and then reused.
 
-    def get_status() -> Sequence[BackendStatus]:
-        return registry.all_status(settings)
+    One LlamaRuntime serves every tab, so one GGUF is loaded once and guarded by one lock.
+    Tabs receive these objects (or the bound methods that make them) as arguments.
+    """
 
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.runtime = LlamaRuntime(settings)
+        self._cache: dict[tuple, object] = {}
+        self._lock = threading.Lock()
+
+    def _get(self, kind: str, name: str) -> object:
+        with self._lock:
+            key = (kind, name)
+            if key not in self._cache:
+                self._cache[key] = registry.create(kind, name, self.settings, runtime=self.runtime, deps=self)
+            return self._cache[key]
+
+    def chat(self, name: str | None = None) -> object:
+        return self._get("chat", name or self.settings.chat_backend)
+
+    def embedder(self) -> object:
+        return self._get("embedder", "sentence_transformers")
+
+    def get(self, kind: str, name: str) -> object:
+        """Any registered backend, e.g. ``deps.get("task:sentiment", "spacy")``."""
+        return self._get(kind, name)
+
+    def status(self) -> Sequence[BackendStatus]:
+        return registry.all_status(self.settings)
+
+
+# One function per tab: each builds its tab from the shared deps. ---------------------
+
+
+def _local_tab(deps: Deps) -> None:
+    placeholder.build("Local llama.cpp", "Chat with GGUF models through llama-cpp-python.")
+
+
+def _chat_tab(deps: Deps) -> None:
+    placeholder.build("Chat + tools", "A streaming assistant that calls tools.")
+
+
+def _rag_tab(deps: Deps) -> None:
+    placeholder.build("RAG", "Chat over the documents in knowledge-base/ with sources.")
+
+
+def _pipelines_tab(deps: Deps) -> None:
+    placeholder.build("Pipelines", "Sentiment, entities, translation and more.")
+
+
+def _finetune_tab(deps: Deps) -> None:
+    placeholder.build("Fine-tune", "Fine-tune an encoder on your labelled data.")
+
+
+def _status_tab(deps: Deps) -> None:
+    status.build(deps.status, deps.runtime.loaded)
+
+
+TABS = (
+    ("Local llama.cpp", "local", _local_tab),
+    ("Chat + tools", "chat", _chat_tab),
+    ("RAG", "rag", _rag_tab),
+    ("Pipelines", "pipelines", _pipelines_tab),
+    ("Fine-tune", "finetune", _finetune_tab),
+    ("Status", "status", _status_tab),
+)
+
+
+def build_app(settings: Settings, deps: Deps | None = None) -> gr.Blocks:
+    deps = deps or Deps(settings)
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nThe practical LLM toolbox on one page. Offline by default.")
         with gr.Tabs():
-            with gr.Tab("Local llama.cpp", id="local"):
-                placeholder.build("Local llama.cpp", "Chat with GGUF models through llama-cpp-python.")
-            with gr.Tab("Chat + tools", id="chat"):
-                placeholder.build("Chat + tools", "A streaming assistant that calls tools.")
-            with gr.Tab("RAG", id="rag"):
-                placeholder.build("RAG", "Chat over the documents in knowledge-base/ with sources.")
-            with gr.Tab("Pipelines", id="pipelines"):
-                placeholder.build("Pipelines", "Sentiment, entities, translation and more.")
-            with gr.Tab("Fine-tune", id="finetune"):
-                placeholder.build("Fine-tune", "Fine-tune an encoder on your labelled data.")
-            with gr.Tab("Status", id="status"):
-                status.build(get_status, runtime.loaded)
+            for label, tab_id, build_tab in TABS:
+                with gr.Tab(label, id=tab_id):
+                    build_tab(deps)
     demo.queue(
         default_concurrency_limit=settings.concurrency_limit,
         max_size=settings.queue_max_size,

@@ -20,7 +20,17 @@ _FACTORIES: dict[str, dict[str, Factory]] = {}
 _STATUS: dict[str, dict[str, StatusFn]] = {}
 
 # Modules that register backends. Importing them is cheap: heavy imports are inside factories.
-BACKEND_MODULES = ("backends.fakes", "backends.llama_cpp")
+BACKEND_MODULES = (
+    "backends.fakes",
+    "backends.llama_cpp",
+    "backends.embeddings",
+    "backends.openai_chat",
+    "backends.rag",
+    "backends.hf_pipelines",
+    "backends.spacy_ner",
+    "backends.llm_tasks",
+    "backends.finetune",
+)
 
 
 class UnknownBackend(KeyError):

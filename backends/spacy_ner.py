@@ -1,0 +1,1 @@
+"""Not written yet: owned by the spacy_ner work. Registers its backends when imported."""
