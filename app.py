@@ -55,6 +55,14 @@ class Deps:
     def embedder(self) -> object:
         return self._get("embedder", "sentence_transformers")
 
+    def task(self, task: str) -> object:
+        """The best available backend for a pipeline task ("sentiment", "ner", ...)."""
+        raise registry.UnknownBackend(f"no backend for task {task!r} yet")
+
+    def rag(self) -> object:
+        """The RAG engine (retriever + store) over the knowledge base."""
+        raise registry.UnknownBackend("the RAG backend is not built yet")
+
     def get(self, kind: str, name: str) -> object:
         """Any registered backend, e.g. ``deps.get("task:sentiment", "spacy")``."""
         return self._get(kind, name)
