@@ -29,6 +29,25 @@ class Message:
     name: str | None = None
 
 
+def to_openai_messages(messages: Sequence[Message], *, names: bool = False) -> list[dict[str, Any]]:
+    """Messages as OpenAI chat dicts (tool calls and tool results included). ``names``: also
+    send ``Message.name`` (llama.cpp's chat handlers use it; strict servers may reject it)."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        d: dict[str, Any] = {"role": m.role, "content": m.content}
+        if m.tool_calls:
+            d["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in m.tool_calls
+            ]
+        if m.tool_call_id:
+            d["tool_call_id"] = m.tool_call_id
+        if names and m.name:
+            d["name"] = m.name
+        out.append(d)
+    return out
+
+
 @dataclass(frozen=True)
 class ToolSpec:
     name: str

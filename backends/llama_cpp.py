@@ -15,30 +15,33 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.base import BackendError, BackendStatus, Delta, GenParams, Message, ToolSpec, Usage
-from backends.models import QWEN, package_dir, resolve_gguf
+from backends.base import (
+    BackendError,
+    BackendStatus,
+    Delta,
+    GenParams,
+    Message,
+    ToolSpec,
+    Usage,
+    to_openai_messages,
+)
+from backends.llama_gguf import check_gguf, probe_load
+from backends.models import QWEN, SHIPPED_GGUFS, package_dir, resolve_gguf
 from backends.registry import register
 from backends.tool_text import TextToolCallFilter
 
 log = logging.getLogger(__name__)
 
-GGUF_MAGIC = b"GGUF"
-
 
 def check_gguf_file(path: Path) -> None:
-    """Cheap checks before llama.cpp sees a file: exists, GGUF magic, not obviously truncated."""
-    if not path.is_file():
-        raise BackendError(f"Model file not found: {path.name}")
-    with path.open("rb") as f:
-        head = f.read(4)
-    if head != GGUF_MAGIC:
-        raise BackendError(f"{path.name} is not a GGUF model file (wrong header).")
-    if path.stat().st_size < 1024:
-        raise BackendError(f"{path.name} is too small to be a model (truncated?).")
+    """Checks before llama.cpp sees a file: exists, GGUF header parses, tensor data complete,
+    fits in free memory (see :mod:`backends.llama_gguf`). Raises a BackendError that says why."""
+    check_gguf(path)
 
 
 @dataclass
@@ -47,6 +50,8 @@ class LoadedModel:
     llama: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
     n_ctx: int = 0
+    closed: bool = False  # set (under ``lock``) when the runtime frees it; then get() again
+    extras: dict[str, Any] = field(default_factory=dict)  # per-model helpers (e.g. a compiled template)
 
 
 class LlamaRuntime:
@@ -57,6 +62,7 @@ class LlamaRuntime:
         self.max_loaded = max_loaded
         self._models: dict[tuple, LoadedModel] = {}
         self._lock = threading.Lock()
+        self._probed: set[tuple] = set()  # (path, size, mtime) that loaded fine in a subprocess
 
     def resolve(self, ref: str) -> Path:
         return resolve_gguf(ref, data_dir=self.settings.data_dir, models_dir=self.settings.models_dir)
@@ -72,12 +78,37 @@ class LlamaRuntime:
                 self._models[key] = model  # most recently used last
                 return model
             check_gguf_file(path)
+            self._probe(path)
             while len(self._models) >= self.max_loaded:
                 old_key = next(iter(self._models))
                 self._free(old_key)
             model = LoadedModel(path, self._load(path, n_ctx, n_threads), n_ctx=n_ctx)
             self._models[key] = model
             return model
+
+    @contextmanager
+    def use(
+        self, ref: str, *, n_ctx: int | None = None, n_threads: int | None = None
+    ) -> Iterator[LoadedModel]:
+        """The loaded model for ``ref``, held under its lock: the only way to call its Llama."""
+        for _ in range(3):
+            model = self.get(ref, n_ctx=n_ctx, n_threads=n_threads)
+            with model.lock:
+                if not model.closed:  # else: freed between get() and the lock; load again
+                    yield model
+                    return
+        raise BackendError(f"{ref} keeps being unloaded by other requests; try again.")
+
+    def _probe(self, path: Path) -> None:
+        """Load a file that did not come with the app in a subprocess first: a damaged file
+        can crash llama.cpp, which must kill the probe, not the app."""
+        shipped = {m.filename for m in SHIPPED_GGUFS.values()}
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        if path.name in shipped or key in self._probed:
+            return
+        probe_load(path)
+        self._probed.add(key)
 
     def _load(self, path: Path, n_ctx: int, n_threads: int) -> Any:
         from llama_cpp import Llama
@@ -101,6 +132,7 @@ class LlamaRuntime:
     def _free(self, key: tuple) -> None:
         model = self._models.pop(key)
         with model.lock:
+            model.closed = True
             try:
                 model.llama.close()
             except Exception:  # freeing must not fail a request
@@ -111,25 +143,17 @@ class LlamaRuntime:
             for key in list(self._models):
                 self._free(key)
 
+    def free(self, ref: str) -> bool:
+        """Free every loaded copy of ``ref`` (waits for a running generation to end)."""
+        path = str(self.resolve(ref))
+        with self._lock:
+            keys = [k for k in self._models if k[0] == path]
+            for key in keys:
+                self._free(key)
+        return bool(keys)
+
     def loaded(self) -> list[str]:
         return [m.path.name for m in self._models.values()]
-
-
-def to_openai_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for m in messages:
-        d: dict[str, Any] = {"role": m.role, "content": m.content}
-        if m.tool_calls:
-            d["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                for c in m.tool_calls
-            ]
-        if m.tool_call_id:
-            d["tool_call_id"] = m.tool_call_id
-        if m.name:
-            d["name"] = m.name
-        out.append(d)
-    return out
 
 
 class LlamaChat:
@@ -149,9 +173,8 @@ class LlamaChat:
         tools: Sequence[ToolSpec] = (),
         params: GenParams = GenParams(),
     ) -> Iterator[Delta]:
-        model = self.runtime.get(self.ref)
         kwargs: dict[str, Any] = dict(
-            messages=to_openai_messages(messages),
+            messages=to_openai_messages(messages, names=True),
             temperature=params.temperature,
             top_p=params.top_p,
             top_k=params.top_k,
@@ -165,7 +188,7 @@ class LlamaChat:
         if tools:
             kwargs["tools"] = [t.openai_schema() for t in tools]
         filt = TextToolCallFilter(t.name for t in tools)
-        with model.lock:
+        with self.runtime.use(self.ref) as model:
             n_prompt = 0
             n_out = 0
             finish = None
