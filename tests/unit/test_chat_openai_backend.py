@@ -1,0 +1,64 @@
+"""openai_chat pieces that need no server: streamed tool-call deltas, status, configuration."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace as NS
+
+from backends import registry
+from backends.base import Message, ToolCall
+from backends.openai_chat import OpenAIChat, ToolCallAccumulator, openai_status, to_openai_messages
+from settings import Settings
+
+
+def piece(index, id=None, name=None, arguments=None):
+    return NS(index=index, id=id, function=NS(name=name, arguments=arguments))
+
+
+def test_streamed_tool_call_deltas_are_joined_by_index():
+    acc = ToolCallAccumulator()
+    acc.feed([piece(0, "call_a", "get_ticket_price", "")])
+    acc.feed([piece(0, arguments='{"destination_')])
+    acc.feed(
+        [piece(1, "call_b", "calculator", '{"expression": "1+1"}'), piece(0, arguments='city": "Paris"}')]
+    )
+    assert acc.calls() == (
+        ToolCall("call_a", "get_ticket_price", '{"destination_city": "Paris"}'),
+        ToolCall("call_b", "calculator", '{"expression": "1+1"}'),
+    )
+
+
+def test_messages_keep_tool_calls_and_ids():
+    msgs = [
+        Message("assistant", "", tool_calls=(ToolCall("c", "calculator", "{}"),)),
+        Message("tool", "2", tool_call_id="c", name="calculator"),
+    ]
+    out = to_openai_messages(msgs)
+    assert out[0]["tool_calls"][0] == {
+        "id": "c",
+        "type": "function",
+        "function": {"name": "calculator", "arguments": "{}"},
+    }
+    assert out[1] == {"role": "tool", "content": "2", "tool_call_id": "c"}
+
+
+def test_status_without_network_and_registration():
+    s = Settings(_env_file=None)
+    st = openai_status(s)
+    assert not st.available and "no key/base URL configured" in st.detail
+    assert registry.status("chat", "openai", s) == st
+    s2 = Settings(_env_file=None, openai_base_url="http://localhost:11434/v1", openai_model="llama3.2")
+    assert openai_status(s2).available and "llama3.2 at http://localhost:11434/v1" in openai_status(s2).detail
+    model = registry.create("chat", "openai", s2)
+    assert isinstance(model, OpenAIChat) and model.model_id == "llama3.2" and not model.tools_after_results
+
+
+def test_with_options_overrides_only_what_is_given():
+    base = OpenAIChat(base_url=None, api_key="sk-secret", model="gpt-4o-mini", timeout=5, max_retries=0)
+    assert base.with_options() is base and base.tools_after_results
+    other = base.with_options(base_url="http://127.0.0.1:8080/v1", model="qwen")
+    assert (other.base_url, other.api_key, other.model_id, other.timeout) == (
+        "http://127.0.0.1:8080/v1",
+        "sk-secret",
+        "qwen",
+        5,
+    )
