@@ -1,0 +1,144 @@
+"""Ranking pieces for hybrid retrieval: BM25 keyword search, reciprocal rank fusion, MMR, PCA.
+
+Pure functions over ids, texts and numpy vectors; the engine in ``backends/rag.py`` wires
+them to the Chroma vector search.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+RRF_K = 60
+_TOKEN = re.compile(r"[a-z0-9]+(?:[.,'/-][a-z0-9]+)*")
+STOPWORDS = frozenset(
+    """a an and are as at be by did do does for from had has have how i in is it its of on or
+    our that the their there this to was were what when where which who whom why will with you
+    your we us can could would should much many tell me about""".split()
+)
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case word tokens; numbers like ``2,450`` or ``0.05`` and ids like ``eu-west-2``
+    stay whole and are also split into their parts; stop words dropped; plural -s cut."""
+    out = []
+    for tok in _TOKEN.findall(text.lower()):
+        parts = [tok] if tok.isalnum() else [tok, *re.split(r"[.,'/-]", tok)]
+        for p in parts:
+            if not p or p in STOPWORDS:
+                continue
+            out.append(_stem(p))
+    return out
+
+
+def _stem(word: str) -> str:
+    """A tiny suffix stripper (joined/joins/joining -> join): enough for keyword search."""
+    if not word.isalpha() or len(word) <= 4:
+        return word
+    for suffix, repl, min_len in (("ies", "y", 5), ("ing", "", 6), ("ed", "", 5), ("s", "", 4)):
+        if word.endswith(suffix) and len(word) >= min_len and not word.endswith("ss"):
+            return word[: -len(suffix)] + repl
+    return word
+
+
+class BM25Index:
+    """Okapi BM25 over chunk texts, addressed by chunk id.
+
+    ``rank_bm25.BM25Okapi`` computes the statistics (idf with its epsilon floor, document
+    lengths); scoring uses an inverted index with numpy instead of its per-document Python
+    loop, so a query over 10k chunks costs a few postings lists, not 10k dict look-ups per
+    token. The scores are the same as ``BM25Okapi.get_scores`` (a unit test checks).
+    """
+
+    def __init__(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+        from rank_bm25 import BM25Okapi
+
+        self.ids = list(ids)
+        corpus = [tokenize(t) or ["_empty_"] for t in texts]
+        self._bm25 = BM25Okapi(corpus) if corpus else None
+        self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if self._bm25 is None:
+            return
+        rows: dict[str, tuple[list[int], list[int]]] = {}
+        for i, freqs in enumerate(self._bm25.doc_freqs):
+            for tok, tf in freqs.items():
+                entry = rows.setdefault(tok, ([], []))
+                entry[0].append(i)
+                entry[1].append(tf)
+        self._postings = {t: (np.array(ix), np.array(tf, dtype=float)) for t, (ix, tf) in rows.items()}
+        bm = self._bm25
+        self._norm = bm.k1 * (1 - bm.b + bm.b * np.asarray(bm.doc_len, dtype=float) / bm.avgdl)
+
+    def scores(self, tokens: Sequence[str]) -> np.ndarray:
+        bm = self._bm25
+        out = np.zeros(len(self.ids))
+        if bm is None:
+            return out
+        for tok in tokens:
+            if tok not in self._postings:
+                continue
+            ix, tf = self._postings[tok]
+            out[ix] += bm.idf.get(tok, 0.0) * tf * (bm.k1 + 1) / (tf + self._norm[ix])
+        return out
+
+    def search(self, query: str, n: int) -> list[tuple[str, float]]:
+        """(chunk id, BM25 score) best first; chunks sharing no word with the query are left out."""
+        tokens = tokenize(query)
+        if self._bm25 is None or not tokens:
+            return []
+        scores = self.scores(tokens)
+        top = np.argsort(-scores)[:n]
+        return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+
+def rrf(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion: score(id) = sum over rankings of 1 / (k + rank)."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, cid in enumerate(ranking, start=1):
+            scores[cid] = scores.get(cid, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+def mmr(
+    query_vec: np.ndarray, cand_vecs: np.ndarray, relevance: Sequence[float], k: int, lam: float = 0.7
+) -> list[int]:
+    """Maximal marginal relevance: indices into the candidates, picking relevant but
+    non-redundant ones. ``relevance`` (e.g. fused scores) is rescaled to [0, 1]."""
+    n = len(cand_vecs)
+    if n == 0:
+        return []
+    rel = np.asarray(relevance, dtype=float)
+    span = rel.max() - rel.min()
+    rel = (rel - rel.min()) / span if span > 0 else np.ones_like(rel)
+    sims = cand_vecs @ cand_vecs.T
+    chosen: list[int] = []
+    left = list(range(n))
+    while left and len(chosen) < k:
+        if chosen:
+            redundancy = sims[np.ix_(left, chosen)].max(axis=1)
+        else:
+            redundancy = np.zeros(len(left))
+        score = lam * rel[left] - (1 - lam) * redundancy
+        best = left[int(np.argmax(score))]
+        chosen.append(best)
+        left.remove(best)
+    return chosen
+
+
+def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, Any]:
+    """2-D PCA of the rows; returns the points and a function that projects new vectors."""
+    if len(vectors) == 0:
+        return np.zeros((0, 2)), lambda v: np.zeros((len(v), 2))
+    mean = vectors.mean(axis=0)
+    centered = vectors - mean
+    _, _, vt = np.linalg.svd(centered, full_matrices=False)
+    comps = vt[:2].T if vt.shape[0] >= 2 else np.pad(vt.T, ((0, 0), (0, 2 - vt.shape[0])))
+
+    def project(v: np.ndarray) -> np.ndarray:
+        return (np.atleast_2d(v) - mean) @ comps
+
+    return centered @ comps, project
