@@ -1,1 +1,275 @@
-"""Not written yet: owned by the llm_tasks work. Registers its backends when imported."""
+"""The shipped GGUF LLM (Qwen2.5-0.5B) as a task engine, through the app's one LlamaRuntime.
+
+- Classification (sentiment, zero-shot) is a real probability, not a parsed word: after a
+  ChatML prompt ending with the assistant turn, each label's tokens are scored with the
+  model's next-token log-probabilities (summed over the label's tokens) and a softmax over
+  the labels gives the distribution. The logits are read straight from the llama.cpp context
+  after ``Llama.eval`` (``llama_get_logits_ith(-1)``), so the shared model needs no
+  ``logits_all=True`` (which ``Llama.scores``/``logprobs`` would), and the prompt prefix
+  already in the KV cache is reused.
+- Entities come from constrained generation: a JSON schema turned into a llama.cpp grammar
+  (``LlamaGrammar.from_json_schema``), then every entity string is located in the text.
+  The LLM gives no calibrated entity score: entities carry score 1.0.
+- Translation, summarization and QA are greedy generation (temperature 0).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from backends.base import BackendStatus, Entity, TaskResult
+from backends.llama_cpp import LlamaRuntime
+from backends.models import QWEN
+from backends.registry import register
+
+log = logging.getLogger(__name__)
+
+LANGUAGES = {"de": "German", "fr": "French", "es": "Spanish", "it": "Italian"}
+SENTIMENT_LABELS = {"POSITIVE": "positive", "NEGATIVE": "negative"}
+NER_TYPES = ("PER", "ORG", "LOC", "MISC")
+NER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "entities": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "text": {"type": "string"},
+                    "type": {"type": "string", "enum": list(NER_TYPES)},
+                },
+                "required": ["text", "type"],
+            },
+        }
+    },
+    "required": ["entities"],
+}
+
+
+def chatml(system: str, user: str, assistant_prefix: str = "") -> str:
+    """A ChatML prompt (Qwen and SmolLM2 both use it), open at the assistant's turn."""
+    return (
+        f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n"
+        f"<|im_start|>assistant\n{assistant_prefix}"
+    )
+
+
+def _eval_reusing_prefix(llama: Any, tokens: list[int]) -> None:
+    """Evaluate ``tokens``, keeping the part of the KV cache that already matches."""
+    cached = llama.input_ids[: llama.n_tokens].tolist()
+    n = 0
+    limit = min(len(cached), len(tokens) - 1)  # always evaluate at least one token
+    while n < limit and cached[n] == tokens[n]:
+        n += 1
+    llama.n_tokens = n
+    llama.eval(tokens[n:])
+
+
+def _next_logprobs(llama: Any) -> Any:
+    import numpy as np
+
+    ptr = llama._ctx.get_logits_ith(-1)
+    logits = np.ctypeslib.as_array(ptr, shape=(llama.n_vocab(),)).astype(np.float64)
+    top = logits.max()
+    return logits - (top + math.log(np.exp(logits - top).sum()))
+
+
+def score_labels(llama: Any, prompt: str, labels: Sequence[str]) -> dict[str, float]:
+    """P(label | prompt) over ``labels``: softmax of each label's summed token log-probs."""
+    prompt_tokens = llama.tokenize(prompt.encode(), add_bos=False, special=True)
+    _eval_reusing_prefix(llama, prompt_tokens)
+    first = _next_logprobs(llama)
+    n_prompt = len(prompt_tokens)
+    totals = []
+    for label in labels:
+        toks = llama.tokenize(label.encode(), add_bos=False, special=False)
+        total = float(first[toks[0]])
+        for prev, tok in zip(toks, toks[1:], strict=False):
+            llama.eval([prev])
+            total += float(_next_logprobs(llama)[tok])
+        llama.n_tokens = n_prompt  # rewind to the end of the prompt
+        totals.append(total)
+    top = max(totals)
+    exps = [math.exp(t - top) for t in totals]
+    return {label: e / sum(exps) for label, e in zip(labels, exps, strict=False)}
+
+
+def locate_entities(text: str, found: Sequence[dict]) -> tuple[Entity, ...]:
+    """Char spans for entity strings, searched left to right; strings not in the text are dropped."""
+    out, pos = [], 0
+    for item in found:
+        s, label = str(item.get("text", "")).strip(), str(item.get("type", ""))
+        if not s or label not in NER_TYPES:
+            continue
+        start = text.find(s, pos)
+        if start < 0:
+            start = text.find(s)
+        if start < 0:
+            continue
+        out.append(Entity(s, label, start, start + len(s), 1.0))
+        pos = start + len(s)
+    return tuple(sorted(set(out), key=lambda e: e.start))
+
+
+class LLMTask:
+    """One task served by a GGUF model of the runtime (loaded there once, used under its lock)."""
+
+    def __init__(self, task: str, runtime: LlamaRuntime, ref: str = QWEN.name) -> None:
+        self.task = task
+        self.runtime = runtime
+        self.ref = ref
+        self.name = f"llm:{ref}"
+        self.targets = tuple(LANGUAGES)
+
+    def _model(self) -> Any:
+        return self.runtime.get(self.ref)
+
+    def _generate(self, prompt: str, max_tokens: int, grammar: Any = None) -> str:
+        model = self._model()
+        with model.lock:
+            out = model.llama.create_completion(
+                prompt=prompt, max_tokens=max_tokens, temperature=0.0, grammar=grammar, stop=["<|im_end|>"]
+            )
+        return str(out["choices"][0]["text"]).strip()
+
+    def _budget(self, text: str, factor: float = 2.0) -> int:
+        return min(self.runtime.settings.max_new_tokens, int(len(text) / 2 * factor) + 16)
+
+    def classify(self, texts: Sequence[str], labels: Sequence[str]) -> list[TaskResult]:
+        """Zero-shot: which of ``labels`` fits each text, as a probability distribution."""
+        model = self._model()
+        system = "You are a text classifier. Answer with exactly one of the given labels."
+        out = []
+        with model.lock:
+            for text in texts:
+                user = f"Text: {text}\n\nLabels: {', '.join(labels)}\n\nWhich label fits the text best?"
+                probs = score_labels(model.llama, chatml(system, user), list(labels))
+                out.append(TaskResult(labels=probs, backend=self.name))
+        return out
+
+    def run(self, texts: Sequence[str]) -> list[TaskResult]:
+        if self.task == "sentiment":
+            return self._sentiment(texts)
+        if self.task == "ner":
+            return [self._entities(t) for t in texts]
+        if self.task == "summarize":
+            return [TaskResult(text=self.summarize(t), backend=self.name) for t in texts]
+        if self.task == "translate":
+            return [TaskResult(text=t, backend=self.name) for t in self.translate(texts, "de")]
+        raise ValueError(f"the LLM backend has no run() for {self.task}")
+
+    def _sentiment(self, texts: Sequence[str]) -> list[TaskResult]:
+        model = self._model()
+        system = "You are a sentiment classifier for movie reviews."
+        words = list(SENTIMENT_LABELS.values())
+        out = []
+        with model.lock:
+            for text in texts:
+                user = f"Review: {text}\n\nIs the sentiment of this review positive or negative?"
+                probs = score_labels(model.llama, chatml(system, user), words)
+                labels = {k: probs[w] for k, w in SENTIMENT_LABELS.items()}
+                out.append(TaskResult(labels=labels, backend=self.name))
+        return out
+
+    def _entities(self, text: str) -> TaskResult:
+        from llama_cpp import LlamaGrammar
+
+        grammar = LlamaGrammar.from_json_schema(json.dumps(NER_SCHEMA), verbose=False)
+        system = (
+            "You extract named entities. Types: PER (person), ORG (organisation), LOC (place), "
+            "MISC (nationality, event, product, other name). "
+            'Reply as JSON: {"entities": [{"text": ..., "type": ...}]}'
+        )
+        raw = self._generate(chatml(system, f"Text: {text}"), self._budget(text, 3.0), grammar)
+        try:
+            found = json.loads(raw).get("entities", [])
+        except ValueError:
+            log.warning("LLM entities were not JSON: %r", raw[:200])
+            found = []
+        return TaskResult(entities=locate_entities(text, found), backend=self.name)
+
+    def translate(self, texts: Sequence[str], target: str) -> list[str]:
+        if target not in LANGUAGES:
+            raise ValueError(f"this model translates to {', '.join(LANGUAGES)}, not {target!r}")
+        system = (
+            "You are a professional translator. Translate the user's English text into "
+            f"{LANGUAGES[target]}. Reply with the translation only."
+        )
+        return [self._generate(chatml(system, t), self._budget(t, 3.0)) for t in texts]
+
+    def summarize(self, text: str) -> str:
+        system = "You summarize texts. Reply with a short summary of one to three sentences."
+        return self._generate(chatml(system, text), 160)
+
+    def answer(self, question: str, context: str) -> TaskResult:
+        system = (
+            "Answer the question using only the context. Reply with a short answer copied from the context."
+        )
+        text = self._generate(chatml(system, f"Context: {context}\n\nQuestion: {question}"), 64)
+        return TaskResult(text=text, backend=self.name)
+
+
+def _status_for(task: str):
+    def status(settings: Any) -> BackendStatus:
+        if QWEN.installed():
+            return BackendStatus(
+                f"task:{task}", "llm", True, f"{QWEN.name} as a task engine (loads on first use)"
+            )
+        return BackendStatus(f"task:{task}", "llm", False, "the Qwen GGUF part packages are not installed")
+
+    return status
+
+
+def _register(task: str) -> None:
+    @register(f"task:{task}", "llm", status=_status_for(task))
+    def _factory(
+        settings: Any, runtime: LlamaRuntime | None = None, model: str | None = None, **deps: Any
+    ) -> LLMTask:
+        return LLMTask(task, runtime or LlamaRuntime(settings), model or QWEN.name)
+
+
+for _task in ("sentiment", "ner", "translate", "summarize", "qa", "zero_shot"):
+    _register(_task)
+
+
+_VOCABS: dict[str, Any] = {}
+
+
+def explore_gguf_tokenizer(settings: Any, ref: str, text: str, conversation: list[dict]) -> dict[str, Any]:
+    """A GGUF's own tokenizer (a vocab-only Llama: no weights loaded) and its chat template."""
+    from llama_cpp import Llama
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    from backends.models import resolve_gguf
+
+    path = str(resolve_gguf(ref, data_dir=settings.data_dir, models_dir=settings.models_dir))
+    if path not in _VOCABS:
+        _VOCABS[path] = Llama(model_path=path, vocab_only=True, verbose=False)
+    llama = _VOCABS[path]
+    ids = llama.tokenize(text.encode(), add_bos=False, special=True)
+    pieces = [llama.detokenize([i]).decode("utf-8", errors="replace") for i in ids]
+    special = sorted({i for i in (llama.token_bos(), llama.token_eos()) if i >= 0})
+    template = llama.metadata.get("tokenizer.chat_template")
+    rendered = "(this model has no chat template)"
+    if template:
+
+        def piece(i: int) -> str:
+            return llama.detokenize([i], special=True).decode("utf-8", errors="replace") if i >= 0 else ""
+
+        fmt = Jinja2ChatFormatter(
+            template, eos_token=piece(llama.token_eos()), bos_token=piece(llama.token_bos())
+        )
+        rendered = fmt(messages=conversation).prompt
+    return {
+        "tokens": list(zip(pieces, ids, strict=False)),
+        "special_ids": special,
+        "special_tokens": [
+            llama.detokenize([i], special=True).decode("utf-8", errors="replace") for i in special
+        ],
+        "vocab_size": llama.n_vocab(),
+        "chat_template": rendered,
+    }
