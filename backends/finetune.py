@@ -1,1 +1,280 @@
-"""Not written yet: owned by the finetune work. Registers its backends when imported."""
+"""Fine-tuning jobs: check the input, then train one job at a time in a background thread.
+
+``FinetuneJobs.start`` loads and checks the file *before* queueing (bad input raises
+:class:`DataError` at once), later jobs wait in line, ``status`` reports progress and the loss
+history, ``cancel`` stops a running job at the next step (or drops a queued one). Finished
+models go to ``<data_dir>/finetuned/<name>/`` (see ``finetune_train.save``), where the
+Pipelines tab finds them by their ``workbench.json``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import queue
+import re
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from backends.base import BackendError, BackendStatus
+from backends.finetune_data import DataError, LabelledData, check_trainable, load, split
+from backends.finetune_train import SHIPPED_BASE, FinetuneConfig, Progress, TrainResult, resolve_base
+from backends.registry import register
+
+log = logging.getLogger(__name__)
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+TASKS = ("classification", "ner")
+
+
+@dataclass
+class JobRequest:
+    path: str
+    task: str = "classification"
+    name: str = ""
+    config: FinetuneConfig = field(default_factory=FinetuneConfig)
+    text_column: str | None = None
+    label_column: str | None = None
+    validation_path: str | None = None
+    validation_fraction: float = 0.1
+
+
+@dataclass
+class JobStatus:
+    id: str
+    name: str
+    task: str
+    state: str  # queued | running | done | cancelled | failed
+    step: int = 0
+    total: int = 0
+    epoch: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+    message: str = ""
+    waiting_for: int = 0  # jobs ahead of this one
+    result: TrainResult | None = None
+    output_dir: str = ""
+    train_examples: int = 0
+    eval_examples: int = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.state in {"done", "cancelled", "failed"}
+
+
+@dataclass
+class _Job:
+    status: JobStatus
+    request: JobRequest
+    train: LabelledData
+    dev: LabelledData
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+def prepare(request: JobRequest) -> tuple[LabelledData, LabelledData]:
+    """Load and check the training (and validation) data; raise DataError with the reason."""
+    if request.task not in TASKS:
+        raise DataError(f"Unknown task {request.task!r}: use one of {', '.join(TASKS)}.")
+    kw: dict[str, Any] = {}
+    if request.task == "classification":
+        kw = {"text_column": request.text_column or None, "label_column": request.label_column or None}
+    data = load(request.path, request.task, **kw)
+    if request.validation_path:
+        dev = load(request.validation_path, request.task, **kw)
+        train = data
+    else:
+        if not 0 < request.validation_fraction < 1:
+            raise DataError("The validation fraction must be between 0 and 1.")
+        check_trainable(data)
+        train, dev = split(data, request.validation_fraction, request.config.seed)
+    check_trainable(train, dev)
+    cfg = request.config
+    if cfg.epochs <= 0 or cfg.batch_size < 1 or cfg.learning_rate <= 0 or not 8 <= cfg.max_length <= 512:
+        raise DataError(
+            "Settings out of range: epochs > 0, batch size >= 1, learning rate > 0, max length 8-512."
+        )
+    return train, dev
+
+
+class FinetuneJobs:
+    """The job runner: one worker thread, a FIFO queue, status by job id."""
+
+    def __init__(self, out_dir: Path, *, offline: bool = True, threads: int = 1) -> None:
+        self.out_dir = Path(out_dir)
+        self.offline = offline
+        self.threads = threads
+        self._jobs: dict[str, _Job] = {}
+        self._queue: queue.Queue[_Job] = queue.Queue()
+        self._lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+        self._order: list[str] = []
+
+    # ----------------------------------------------------------------- public API
+    def start(self, request: JobRequest) -> JobStatus:
+        prefix = "sentiment" if request.task == "classification" else "ner"
+        name = request.name.strip() or f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if not NAME_RE.match(name):
+            raise DataError("Model name: letters, digits, '.', '_' or '-' only (up to 64 characters).")
+        with self._lock:
+            busy = {j.status.name for j in self._jobs.values() if not j.status.finished}
+        if (self.out_dir / name).exists() or name in busy:
+            raise DataError(f"A model named {name!r} already exists: pick another name.")
+        resolve_base(request.config.base_model, self.offline)  # ModelNotFound before queueing
+        train, dev = prepare(request)
+        config = replace(request.config, threads=self.threads)
+        job_id = uuid.uuid4().hex[:12]
+        status = JobStatus(
+            job_id, name, request.task, "queued", train_examples=len(train), eval_examples=len(dev)
+        )
+        job = _Job(status, replace(request, name=name, config=config), train, dev)
+        with self._lock:
+            self._jobs[job_id] = job
+            self._order.append(job_id)
+            self._queue.put(job)
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._run, name="finetune-worker", daemon=True)
+                self._worker.start()
+        return self.status(job_id)
+
+    def status(self, job_id: str) -> JobStatus:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise BackendError(
+                    f"No fine-tuning job {job_id!r} (jobs are forgotten when the app restarts)."
+                )
+            s = job.status
+            if s.state == "queued":
+                ahead = [
+                    j for j in self._order[: self._order.index(job_id)] if not self._jobs[j].status.finished
+                ]
+                s.waiting_for = len(ahead)
+                s.message = f"Queued: waiting for {len(ahead)} job(s) to finish (one job runs at a time)."
+            return replace(s, history=list(s.history))
+
+    def cancel(self, job_id: str) -> JobStatus:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise BackendError(f"No fine-tuning job {job_id!r}.")
+            job.stop.set()
+            if job.status.state == "queued":
+                job.status.state, job.status.message = "cancelled", "Cancelled before it started."
+            elif job.status.state == "running":
+                job.status.message = "Cancelling at the next training step..."
+        return self.status(job_id)
+
+    def jobs(self) -> list[JobStatus]:
+        with self._lock:
+            ids = list(self._order)
+        return [self.status(i) for i in ids]
+
+    def wait(self, job_id: str, timeout: float = 600.0) -> JobStatus:
+        """Block until the job finished (tests, scripts)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            s = self.status(job_id)
+            if s.finished:
+                return s
+            time.sleep(0.2)
+        raise TimeoutError(f"fine-tuning job {job_id} still {self.status(job_id).state} after {timeout}s")
+
+    # ----------------------------------------------------------------- worker
+    def _run(self) -> None:
+        while True:
+            try:
+                job = self._queue.get(timeout=5)
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():
+                        self._worker = None
+                        return
+                continue
+            if job.stop.is_set():
+                continue
+            self._train(job)
+
+    def _train(self, job: _Job) -> None:
+        from backends.finetune_train import train
+
+        s = job.status
+        with self._lock:
+            s.state, s.message = "running", "Loading the base model..."
+        target = self.out_dir / s.name
+        # written beside, not inside, the models folder: the Pipelines tab never sees a half-saved model
+        tmp = self.out_dir.parent / ".finetune-tmp" / f"{s.name}-{s.id}"
+
+        def on_progress(p: Progress) -> None:
+            with self._lock:
+                s.step, s.total, s.epoch, s.history = p.step, p.total, p.epoch, list(p.history)
+                if not job.stop.is_set():
+                    s.message = p.message
+
+        try:
+            req = job.request
+            note = Path(req.path).name + (
+                f" (validation: {Path(req.validation_path).name})"
+                if req.validation_path
+                else f" ({len(job.train)} train / {len(job.dev)} held-out examples)"
+            )
+            result = train(
+                req.config,
+                job.train,
+                job.dev,
+                tmp,
+                offline=self.offline,
+                on_progress=on_progress,
+                stop=job.stop,
+                data_note=note,
+            )
+            if result.cancelled:
+                with self._lock:
+                    s.state, s.message, s.history = (
+                        "cancelled",
+                        f"Cancelled at step {s.step}/{s.total}; nothing saved.",
+                        result.history,
+                    )
+                return
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.replace(target)
+            result.output_dir = str(target)
+            with self._lock:
+                s.state, s.result, s.output_dir, s.history = "done", result, str(target), result.history
+                s.message = f"Saved as {s.name}."
+        except Exception as exc:  # a failed job must not kill the worker
+            log.exception("fine-tuning job %s failed", s.id)
+            with self._lock:
+                s.state, s.message = "failed", f"Training failed: {exc}"
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _status(settings: Any) -> BackendStatus:
+    missing = [m for m in ("torch", "transformers", "seqeval") if importlib.util.find_spec(m) is None]
+    if missing:
+        return BackendStatus("finetune", "trainer", False, f"missing packages: {', '.join(missing)}")
+    return BackendStatus(
+        "finetune", "trainer", True, f"CPU Trainer; models saved to {Path(settings.data_dir) / 'finetuned'}"
+    )
+
+
+@register("finetune", "trainer", status=_status)
+def _factory(settings: Any, **_: Any) -> FinetuneJobs:
+    return FinetuneJobs(
+        Path(settings.data_dir) / "finetuned", offline=bool(settings.hf_hub_offline), threads=1
+    )
+
+
+__all__ = [
+    "SHIPPED_BASE",
+    "DataError",
+    "FinetuneConfig",
+    "FinetuneJobs",
+    "JobRequest",
+    "JobStatus",
+    "prepare",
+]

@@ -1,0 +1,147 @@
+"""Rebuild the app's offline default task models from public data (not needed by `make run`).
+
+    python train_defaults.py --data ../shared/datasets --out weights/
+
+- weights/sentiment-minilm-sst2: SST-2 train.tsv -> NEGATIVE/POSITIVE, evaluated on dev.tsv
+- weights/ner-minilm-conll: CoNLL-2003 train.txt -> IOB2 PER/ORG/LOC/MISC, evaluated on valid.txt
+
+Both start from the shipped all-MiniLM-L6-v2 encoder and are seeded, so a rerun with the
+same settings gives the same model. Progress is printed as training goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from backends.finetune_data import check_trainable, load_classification, load_token_classification
+from backends.finetune_train import FinetuneConfig, Progress, train
+
+log = logging.getLogger("train_defaults")
+
+SST2_LABELS = {"0": "NEGATIVE", "1": "POSITIVE"}
+RECIPES = {
+    "sentiment": {
+        "name": "sentiment-minilm-sst2",
+        "config": FinetuneConfig(
+            task="classification",
+            epochs=2,
+            learning_rate=8e-5,
+            batch_size=32,
+            max_length=64,
+            warmup=0.06,
+            weight_decay=0.01,
+            freeze_embeddings=True,
+        ),
+    },
+    "ner": {
+        "name": "ner-minilm-conll",
+        "config": FinetuneConfig(
+            task="ner",
+            epochs=3,
+            learning_rate=1e-4,
+            batch_size=16,
+            max_length=128,
+            warmup=0.06,
+            weight_decay=0.01,
+        ),
+    },
+}
+
+
+def _data(task: str, root: Path, limit: int | None):
+    if task == "sentiment":
+        kw = {"text_column": "sentence", "label_column": "label", "label_map": SST2_LABELS}
+        train_data = load_classification(root / "sst2" / "train.tsv", **kw)
+        dev = load_classification(root / "sst2" / "dev.tsv", **kw)
+        note = "SST-2 (GLUE) sentences: train.tsv for training, dev.tsv (held out) for the metrics"
+    else:
+        train_data = load_token_classification(root / "conll2003" / "train.txt")
+        dev = load_token_classification(root / "conll2003" / "valid.txt")
+        note = "CoNLL-2003 English: train.txt for training, valid.txt (held out) for the metrics"
+    if limit:
+        train_data = train_data.subset(list(range(min(limit, len(train_data)))))
+        dev = dev.subset(list(range(min(max(limit // 4, 50), len(dev)))))
+    check_trainable(train_data, dev)
+    return train_data, dev, note
+
+
+def _printer(task: str):
+    t0 = time.monotonic()
+    last = [0.0]
+
+    def show(p: Progress) -> None:
+        now = time.monotonic()
+        if now - last[0] < 10 and p.step < p.total:
+            return
+        last[0] = now
+        loss = next((h for h in reversed(p.history) if "loss" in h), {}).get("loss")
+        ev = next((h for h in reversed(p.history) if "eval_loss" in h), {}).get("eval_loss")
+        el = now - t0
+        eta = el / p.step * (p.total - p.step) if p.step else 0
+        log.info(
+            "[%s] step %d/%d epoch %.2f loss %s eval_loss %s elapsed %.1f min, eta %.1f min",
+            task,
+            p.step,
+            p.total,
+            p.epoch,
+            loss,
+            ev,
+            el / 60,
+            eta / 60,
+        )
+
+    return show
+
+
+def _deadline(hhmm: str) -> float:
+    now = datetime.now(UTC)
+    h, m = (int(x) for x in hhmm.split(":"))
+    target = now.replace(hour=h, minute=m, second=0, microsecond=0)
+    if target < now:
+        target += timedelta(days=1)
+    return target.timestamp()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=Path("../shared/datasets"))
+    ap.add_argument("--out", type=Path, default=Path("weights"))
+    ap.add_argument("--only", choices=sorted(RECIPES), action="append", help="train only this model")
+    ap.add_argument("--epochs", type=float, help="override the recipe's epochs")
+    ap.add_argument("--limit", type=int, help="use only the first N training examples (smoke runs)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads")
+    ap.add_argument(
+        "--deadline", help="UTC time HH:MM: stop training then, evaluate and save (shared machines)"
+    )
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if not args.data.is_dir():
+        log.error("No data folder %s: pass --data (see ../shared/datasets/README.md)", args.data)
+        return 2
+    summary = {}
+    for task in args.only or list(RECIPES):
+        recipe = RECIPES[task]
+        cfg = replace(recipe["config"])  # a copy: the recipe stays as written
+        cfg.threads = args.threads
+        if args.epochs:
+            cfg.epochs = args.epochs
+        if args.deadline:
+            cfg.deadline = _deadline(args.deadline)
+        train_data, dev, note = _data(task, args.data, args.limit)
+        log.info("[%s] %d training / %d held-out examples, settings %s", task, len(train_data), len(dev), cfg)
+        out = args.out / recipe["name"]
+        result = train(cfg, train_data, dev, out, offline=True, on_progress=_printer(task), data_note=note)
+        summary[recipe["name"]] = result.metrics
+        log.info("[%s] saved %s: %s", task, out, json.dumps(result.metrics))
+    log.info("summary:\n%s", json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
