@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     share: bool = Field(False, description="Create a public gradio.live link (needs auth)")
     auth: SecretStr | None = Field(None, description="'user:password' required to open the app")
     mcp: bool = Field(False, description="Also serve the MCP endpoint")
+    api_key: SecretStr | None = Field(
+        None, description="Bearer key required by /v1 and /gradio_api/mcp (none: open locally)"
+    )
     concurrency_limit: int = Field(2, description="Default concurrent runs per event")
     queue_max_size: int = Field(64, description="Requests waiting before 'queue is full'")
 

@@ -1,0 +1,190 @@
+"""Which models the API serves and the backend object behind each id.
+
+- local GGUFs: the shipped ones that are installed plus every ``*.gguf`` in the models dir
+  (``backends.models.list_ggufs``), each a ``LlamaChat`` over the app's one ``LlamaRuntime``
+  (so the UI and the API share loaded models and their locks);
+- the configured remote OpenAI-compatible model (when its status says it is configured);
+- ``rag``: answers from the knowledge base (only when ``deps.rag()`` exists);
+- the embedder, for ``/v1/embeddings``.
+
+Nothing here loads a model: listing is cheap; backends load on their first request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from api.errors import ApiError, model_not_found, unavailable
+from backends import registry
+from backends.base import BackendError, ChatModel, Delta, GenParams, Message, ToolSpec, Usage
+from backends.llama_cpp import LlamaChat
+from backends.models import EMBEDDER_ID, list_ggufs
+
+log = logging.getLogger(__name__)
+
+RAG_MODEL = "rag"
+RAG_PROMPT = (
+    "Answer the question using only the numbered passages below. Cite passages like [1]. "
+    "If they do not contain the answer, say that you do not know.\n\n"
+)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    id: str
+    owned_by: str  # "local", "remote", "workbench"
+    kind: str = "chat"  # or "embedding"
+
+
+class RagChat:
+    """The ``rag`` model: answers the last user message from the knowledge base; the sources
+    follow the answer.
+
+    With the app's RAG engine (it has ``answer()``) its own pipeline runs: condense the
+    follow-up, hybrid search, grounded prompt. A bare retriever gets a plain "answer from these
+    passages" prompt for ``chat``. Token counts: completion = streamed pieces; the engine does
+    not report its prompt size, so ``prompt_tokens`` is 0 there.
+    """
+
+    supports_tools = False
+    model_id = RAG_MODEL
+
+    def __init__(self, engine: Any, chat: Callable[[], ChatModel], k: int = 4) -> None:
+        self.engine = engine
+        self.chat = chat
+        self.k = k
+
+    def stream(
+        self, messages: Sequence[Message], *, tools: Sequence[ToolSpec] = (), params: GenParams = GenParams()
+    ) -> Iterator[Delta]:
+        turns = [m for m in messages if m.role in ("user", "assistant")]
+        if not turns or turns[-1].role != "user":
+            raise ApiError(400, "The last message must be the user's question.", param="messages")
+        question, history = turns[-1].content, turns[:-1]
+        if hasattr(self.engine, "answer"):
+            yield from self._engine_answer(question, history, params)
+        else:
+            yield from self._plain_answer(question, history, params)
+
+    def _engine_answer(self, question: str, history: list[Message], params: GenParams) -> Iterator[Delta]:
+        sources: list[str] = []
+        n = 0
+        for kind, value in self.engine.answer(question, history, max_new_tokens=params.max_new_tokens):
+            if kind == "search":
+                sources = sorted({p.source for p in value.passages})
+            elif kind == "text" and value:
+                n += 1
+                yield Delta(text=value)
+        yield from self._sources(sources)
+        yield Delta(usage=Usage(0, n), finish_reason="stop")
+
+    def _plain_answer(self, question: str, history: list[Message], params: GenParams) -> Iterator[Delta]:
+        passages = self.engine.retrieve(question, k=self.k)
+        context = "\n\n".join(f"[{i}] ({p.source}) {p.text}" for i, p in enumerate(passages, 1))
+        convo = [Message("system", RAG_PROMPT + context), *history, Message("user", question)]
+        final: Delta | None = None
+        for delta in self.chat().stream(convo, params=params):
+            if delta.usage is not None or delta.finish_reason:
+                final = delta
+                continue
+            yield delta
+        yield from self._sources(sorted({p.source for p in passages}))
+        if final is not None:
+            yield final
+
+    @staticmethod
+    def _sources(sources: list[str]) -> Iterator[Delta]:
+        if sources:
+            yield Delta(text="\n\nSources: " + ", ".join(sources))
+
+
+class Catalog:
+    """Model ids -> backends, built from the app's shared ``Deps``.
+
+    ``extra`` adds chat models by id (tests use it to serve a scripted fake).
+    """
+
+    def __init__(self, deps: Any, extra: dict[str, ChatModel] | None = None) -> None:
+        self.deps = deps
+        self.settings = deps.settings
+        self.extra = dict(extra or {})
+        self._chats: dict[str, ChatModel] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ listing
+    def _local(self) -> dict[str, str]:
+        """id -> GGUF ref (a shipped name, or a path in the models dir)."""
+        out = {}
+        for choice in list_ggufs(Path(self.settings.models_dir)):
+            ref = choice.ref
+            out[Path(ref).name if ("/" in ref or ref.endswith(".gguf")) else ref] = ref
+        return out
+
+    def _remote_id(self) -> str | None:
+        if registry.status("chat", "openai", self.settings).available:
+            return self.settings.openai_model
+        return None
+
+    def _rag(self) -> Any | None:
+        try:
+            return self.deps.rag()
+        except (registry.UnknownBackend, BackendError) as exc:
+            log.debug("no rag model: %s", exc)
+            return None
+
+    def embedding_id(self) -> str:
+        return self.settings.embedder or EMBEDDER_ID
+
+    def models(self) -> list[ModelEntry]:
+        out = [ModelEntry(i, "local") for i in self._local()]
+        remote = self._remote_id()
+        if remote and remote not in {m.id for m in out}:
+            out.append(ModelEntry(remote, "remote"))
+        if self._rag() is not None:
+            out.append(ModelEntry(RAG_MODEL, "workbench"))
+        out += [ModelEntry(i, "workbench") for i in self.extra]
+        if registry.status("embedder", "sentence_transformers", self.settings).available:
+            out.append(ModelEntry(self.embedding_id(), "local", kind="embedding"))
+        return out
+
+    # ------------------------------------------------------------------ lookup
+    def chat(self, model_id: str) -> ChatModel:
+        """The chat backend for ``model_id``; 404 if unknown, 503 if it cannot be built."""
+        if model_id in self.extra:
+            return self.extra[model_id]
+        with self._lock:
+            if model_id in self._chats:
+                return self._chats[model_id]
+        model = self._build_chat(model_id)
+        with self._lock:
+            return self._chats.setdefault(model_id, model)
+
+    def _build_chat(self, model_id: str) -> ChatModel:
+        local = self._local()
+        try:
+            if model_id in local:
+                return LlamaChat(self.deps.runtime, local[model_id])
+            if model_id == self._remote_id():
+                return self.deps.chat("openai")
+            if model_id == RAG_MODEL:
+                rag = self._rag()
+                if rag is not None:
+                    return RagChat(rag, self.deps.chat)
+        except (registry.UnknownBackend, BackendError) as exc:
+            raise unavailable(f"The model {model_id!r} cannot be used right now: {exc}") from None
+        valid = [m.id for m in self.models() if m.kind == "chat"]
+        raise model_not_found(model_id, valid)
+
+    def embedder(self, model_id: str) -> Any:
+        names = {self.embedding_id(), self.embedding_id().split("/")[-1], "sentence_transformers"}
+        if model_id not in names:
+            raise model_not_found(model_id, [self.embedding_id()])
+        try:
+            return self.deps.embedder()
+        except (registry.UnknownBackend, BackendError) as exc:
+            raise unavailable(f"The embedder cannot be used right now: {exc}") from None
