@@ -1,0 +1,141 @@
+"""Local tab logic with a scripted engine: limits, history conversion, trimming, stats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import gradio as gr
+import pytest
+
+from backends.base import BackendError, Message
+from backends.llama_local import ContextOverflow, LocalDelta, LocalStats, fit_messages
+from tabs.local_chat import Limits, history_to_messages, parse_stops, respond, stats_line
+
+
+@dataclass
+class ScriptedEngine:
+    words: tuple[str, ...] = ("Hello", " there", "!")
+    error: Exception | None = None
+    threads: int | None = None
+    calls: list[tuple] = field(default_factory=list)
+
+    def choices(self) -> list[tuple[str, str]]:
+        return [("Test", "test")]
+
+    def default_ref(self) -> str:
+        return "test"
+
+    def card(self, ref: str) -> dict[str, str]:
+        return {"file": ref}
+
+    def stream(self, ref, messages, params, *, n_ctx=None, n_threads=None):
+        self.calls.append((ref, list(messages), params, n_ctx))
+        self.threads = n_threads
+        if self.error:
+            raise self.error
+        yield from (LocalDelta(text=w) for w in self.words)
+        yield LocalDelta(stats=LocalStats(12, len(self.words), 0.25, 30.0, "stop", "chat", 2))
+
+
+def _run(engine, message="hi", history=(), limits=Limits(), **kw):
+    return list(respond(engine, limits, message, list(history), kw.pop("model", "test"), **kw))
+
+
+def test_streams_growing_text_then_answer_and_stats():
+    engine = ScriptedEngine()
+    out = _run(engine, system_prompt="Be nice.", temperature=0, seed=7, stop="END,\\n")
+    assert out[:3] == ["Hello", "Hello there", "Hello there!"]
+    answer, stats = out[-1]
+    assert answer.content == "Hello there!"
+    assert "12 prompt tokens" in stats.metadata["title"] and "3 completion tokens" in stats.metadata["title"]
+    assert "TTFT 0.25 s" in stats.metadata["title"] and "dropped the 2 oldest" in stats.metadata["title"]
+    _, messages, params, _ = engine.calls[0]
+    assert messages == [Message("system", "Be nice."), Message("user", "hi")]
+    assert params.seed == 7 and params.temperature == 0 and params.stop == ("END", "\n")
+
+
+def test_server_side_limits():
+    engine = ScriptedEngine()
+    limits = Limits(max_input_chars=10, max_new_tokens=64, default_ctx=2048, max_ctx=4096)
+    with pytest.raises(gr.Error, match="limit is 10"):
+        _run(engine, "x" * 11, limits=limits)
+    _run(engine, "ok", limits=limits, max_new_tokens=100000, n_ctx=10**6)
+    _run(engine, "ok", limits=limits, max_new_tokens=5, seed=-1, n_ctx=0)
+    (_, _, capped, ctx), (_, _, small, default_ctx) = [(c[0], c[1], c[2], c[3]) for c in engine.calls]
+    assert capped.max_new_tokens == 64 and ctx == 4096
+    assert small.max_new_tokens == 5 and small.seed is None and default_ctx == 2048
+    _run(engine, "ok", limits=Limits(max_threads=2), n_threads=64)
+    assert engine.threads == 2
+    _run(engine, "ok", n_threads=0)
+    assert engine.threads is None  # the runtime's default (WB_LLAMA_THREADS)
+    with pytest.raises(gr.Error, match="Type a message"):
+        _run(engine, "   ")
+    with pytest.raises(gr.Error, match="Pick a model"):
+        _run(engine, "hi", model=" ")
+
+
+def test_backend_errors_become_gr_errors():
+    with pytest.raises(gr.Error, match="not a GGUF"):
+        _run(ScriptedEngine(error=BackendError("x.bin is not a GGUF model file")))
+    with pytest.raises(gr.Error, match="llama.cpp failed"):
+        _run(ScriptedEngine(error=RuntimeError("boom")))
+
+
+def test_history_blocks_and_stats_messages():
+    history = [
+        {"role": "user", "content": [{"type": "text", "text": "Hi"}]},
+        {"role": "assistant", "content": "Hello!", "metadata": {}},
+        {"role": "assistant", "content": "finish", "metadata": {"title": "📊 3 prompt tokens"}},
+        {"role": "user", "content": [{"type": "file", "file": {"path": "/x.png"}}]},
+        {"role": "user", "content": "More"},
+    ]
+    assert history_to_messages(history, "") == [
+        Message("user", "Hi"),
+        Message("assistant", "Hello!"),
+        Message("user", "More"),
+    ]
+
+
+def test_parse_stops():
+    assert parse_stops("") == ()
+    assert parse_stops(" ###, \\n\\n ,User:") == ("###", "\n\n", "User:")
+
+
+def _words(messages):
+    return sum(len(m.content.split()) for m in messages)
+
+
+def test_fit_drops_oldest_turns_keeps_system_and_newest():
+    msgs = [Message("system", "s s")]
+    for i in range(4):
+        msgs += [Message("user", f"u{i} " * 3), Message("assistant", f"a{i} " * 3)]
+    msgs.append(Message("user", "last one"))
+    kept, dropped = fit_messages(msgs, _words, budget=12)
+    assert kept[0].role == "system" and kept[-1].content == "last one"
+    assert kept[1].role == "user"  # whole turns are dropped
+    assert dropped == 6 and _words(kept) <= 12
+    assert fit_messages(msgs, _words, budget=100) == (msgs, 0)
+
+
+def test_fit_single_message_too_long():
+    with pytest.raises(ContextOverflow, match="needs 50 tokens, but only 10 fit"):
+        fit_messages([Message("user", "w " * 50)], _words, budget=10)
+
+
+def test_stats_line_plain_completion():
+    line = stats_line(LocalStats(5, 10, 0.5, 20.0, "length", "completion"))
+    assert "plain completion" in line and "dropped" not in line
+
+
+def test_hub_refs_offline_say_offline(tmp_path):
+    from backends.llama_cpp import LlamaRuntime
+    from backends.llama_local import LocalLlama
+    from settings import Settings
+
+    s = Settings(_env_file=None, hf_hub_offline=True, data_dir=tmp_path, models_dir=tmp_path)
+    engine = LocalLlama(LlamaRuntime(s))
+    with pytest.raises(BackendError, match="Offline"):
+        engine.card("hf:someone/some-model-GGUF/model-q4_k_m.gguf")
+    with pytest.raises(BackendError, match="hf:owner/repo/file.gguf"):
+        engine.card("hf:not-a-repo.gguf")
+    assert engine.hub_path("/x/y.gguf") == "/x/y.gguf"
