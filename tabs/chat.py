@@ -1,0 +1,483 @@
+"""Chat + tools tab: a streaming assistant that calls tools, on the local GGUF or any
+OpenAI-compatible server.
+
+The pure functions (``respond``, ``decide``, ``render_event`` ...) are what tests call;
+``build`` only wires components. The real conversation (``Message`` objects with tool calls)
+lives in a ``gr.State``; the chatbot shows it with tool use as collapsible messages
+(``metadata`` title = tool + arguments, body = result + duration, status pending -> done).
+A side-effect tool pauses the loop: Approve / Deny (also ``/chat_approve``, ``/chat_deny``
+from gradio_client) resumes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from typing import Any
+
+import gradio as gr
+
+from backends.base import BackendError, ChatModel, Message, ToolCall
+from guardrails import DEFAULT_REFUSAL, PLACES, GuardrailConfig, TurnTaint
+from tabs import guard_ui
+from tabs.chat_view import (
+    DEFAULT_TOOLS,
+    PRESETS,
+    ChatConfig,
+    Limits,
+    Tally,
+    as_display,
+    config_from,
+    drop_approval_prompts,
+    last_user_turn,
+    price_of,
+    render_event,
+    text_of,
+    user_turn_at,
+    with_system,
+)
+from tabs.guard_ui import Guard, GuardDeps, make_guard, message_taint, shown
+from tools.loop import Finished, UsageReport, pending_calls, run_loop
+from tools.schema import Tool, ToolBox
+
+log = logging.getLogger(__name__)
+KINDS = guard_ui.DEFAULT_KINDS
+THRESHOLD = GuardrailConfig.topic_threshold
+REFUSAL = DEFAULT_REFUSAL
+
+
+def stream_reply(
+    model: ChatModel,
+    convo: list[Message],
+    toolbox: ToolBox,
+    config: ChatConfig,
+    display: list[dict[str, Any]],
+    session: Tally,
+    approvals: dict[str, bool] | None = None,
+) -> Iterator[tuple[list[dict[str, Any]], list[Message], str, bool]]:
+    """Run the loop, yielding (display, conversation, info line, approval pending)."""
+    turn = Tally()
+    answered_by = model.model_id
+    pending = False
+    state = "working…"
+    yield display, convo, f"**{config.backend}** · `{answered_by}` · {state}", False
+    for event in run_loop(model, convo, toolbox, params=config.params, approvals=approvals):
+        if isinstance(event, UsageReport):
+            answered_by = event.model_id
+            price = price_of(config, event.model_id)
+            turn.add(event.usage, price)
+            session.add(event.usage, price)
+            continue
+        if isinstance(event, Finished):
+            convo = list(event.messages)
+            pending = event.reason == "approval"
+            state = FINISH_STATES.get(event.reason, event.reason)
+        render_event(display, event)
+        info = f"**{config.backend}** · `{answered_by}` · {state} · this reply: {turn.describe()}"
+        info += f" · session: {session.describe()}"
+        yield display, convo, info, pending
+
+
+FINISH_STATES = {
+    "stop": "answered",
+    "approval": "waiting for your approval",
+    "max_steps": "stopped (step limit)",
+}
+
+
+def make_model(chat_for: Callable[[str], ChatModel], config: ChatConfig) -> ChatModel:
+    try:
+        model = chat_for(config.backend)
+    except KeyError as exc:
+        raise gr.Error(str(exc.args[0] if exc.args else exc)) from None
+    except BackendError as exc:
+        raise gr.Error(str(exc)) from None
+    with_options = getattr(model, "with_options", None)
+    if with_options is not None:  # per-request server settings (OpenAI-compatible backend)
+        model = with_options(
+            base_url=config.base_url or None, api_key=config.api_key or None, model=config.model or None
+        )
+    return model
+
+
+def guard_tools(toolbox: ToolBox, g: Guard, turn: TurnTaint) -> ToolBox:
+    """The same tools, each result checked (masked, flagged and quoted) before the model reads it."""
+
+    def wrap(tool: Tool) -> Tool:
+        def fn(**kwargs: Any) -> str:
+            result = tool.fn(**kwargs)
+            text = result if isinstance(result, str) else str(result)
+            res = g.result(g.guard.check_tool_result(text, tool=tool.name, turn=turn), f"{tool.name} result")
+            if not res.allowed:
+                return f"[The {tool.name} result was withheld by the guardrails ({res.blocked_by}).]"
+            return res.text
+
+        return replace(tool, fn=fn)
+
+    return ToolBox(wrap(t) for n in toolbox.names if (t := toolbox.get(n)) is not None)
+
+
+def _view(display: list[dict[str, Any]], start: int, g: Guard) -> list[dict[str, Any]]:
+    """What the chatbot shows: this turn's answers and tool results made safe to render."""
+    out = display[:start]
+    for m in display[start:]:
+        if m["role"] != "assistant":
+            out.append(m)
+        elif m["metadata"]:
+            out.append({**m, "content": shown(m["content"])})
+        else:
+            out.append({**m, "content": g.partial.check_output(m["content"], final=False).text})
+    return out
+
+
+def _finalize(display: list[dict[str, Any]], start: int, convo: list[Message], g: Guard) -> list[Message]:
+    """Run the full output check on this turn's answers (in place); the conversation keeps
+    the checked text too, so a refused or masked answer never goes back to the model."""
+    fixed: dict[str, str] = {}
+    for m in display[start:]:
+        if m["role"] == "assistant" and not m["metadata"] and m["content"]:
+            res = g.result(g.guard.check_output(m["content"]), "Answer")
+            fixed[m["content"]] = res.text
+            m["content"] = res.text
+    return [
+        replace(m, content=fixed[m.content]) if m.role == "assistant" and m.content in fixed else m
+        for m in convo
+    ]
+
+
+def _mark_blocked(display: list[dict[str, Any]], call_id: str, reason: str) -> None:
+    for m in display:
+        if m["metadata"].get("id") in (call_id, f"{call_id}-approval"):
+            title = m["metadata"].get("title", "")
+            if title.startswith(("Approval needed", "Approved")):
+                title = "Blocked" + title[title.index(":") :]
+                m["metadata"].update(title=title, status="done", id=f"{call_id}-approval")
+                m["content"] = reason
+
+
+def _turn_taint(convo: Sequence[Message], message: str | None) -> TurnTaint:
+    """The injection verdicts of the current turn: tool results so far and the user's message."""
+    if message is None:
+        turn = TurnTaint.from_messages(convo)
+        message = next((m.content for m in reversed(convo) if m.role == "user"), "")
+    else:
+        turn = TurnTaint()
+    if (verdict := message_taint(message)) is not None:
+        turn.record(verdict)
+    return turn
+
+
+def respond(
+    chat_for: Callable[[str], ChatModel],
+    get_tools: Callable[[], tuple[ToolBox, dict[str, str]]],
+    limits: Limits,
+    message: str,
+    history: Sequence[Any] | None,
+    convo: list[Message] | None,
+    session: Tally | None,
+    config: ChatConfig,
+    approvals: dict[str, bool] | None = None,
+    guard_deps: GuardDeps | None = None,
+) -> Iterator[tuple[list[dict[str, Any]], list[Message], Tally, str, bool]]:
+    """One user turn (or, with ``approvals``, the resumption of a paused one), guarded by
+    ``config.guard``: the message is checked and masked before the model sees it, tool results
+    are checked before it reads them, a turn that read flagged content never runs a
+    side-effect tool, and answers are masked and made safe to render."""
+    session = session or Tally()
+    display = as_display(history)
+    convo = with_system(convo or [], config.system)
+    g = make_guard(replace(config.guard, max_input_chars=limits.max_input_chars), guard_deps)
+    toolbox, _ = get_tools()
+    toolbox = toolbox.subset(list(config.tools))
+    if approvals is None:
+        message = (message or "").strip()
+        if not message:
+            raise gr.Error("Type a message first.")
+        if len(message) > limits.max_input_chars:
+            raise gr.Error(
+                f"The message is too long ({len(message)} characters; the limit is {limits.max_input_chars})."
+            )
+        if len(convo) >= limits.max_history_messages:
+            raise gr.Error("This conversation is too long: press Clear to start a new one.")
+        inp = g.result(g.guard.check_input(message), "Your message")
+        if not inp.allowed:  # refused: the model never sees it
+            display.append({"role": "user", "content": shown(message), "metadata": {}})
+            display.append({"role": "assistant", "content": shown(inp.text), "metadata": {}})
+            convo += [Message("user", "[a message the guardrails refused]"), Message("assistant", inp.text)]
+            yield display, convo, session, f"**{config.backend}** · refused\n\n{g.markdown()}", False
+            return
+        turn = _turn_taint(convo, message)
+        convo.append(Message("user", inp.text))
+        display.append({"role": "user", "content": shown(inp.text), "metadata": {}})
+    else:
+        turn = _turn_taint(convo, None)
+        decided = {}
+        for call in pending_calls(convo):
+            if call.id in approvals:
+                tool = toolbox.get(call.name)
+                side_effect = bool(tool and tool.side_effect)
+                ok = g.guard.may_run_tool(
+                    call.name, side_effect=side_effect, approved=approvals[call.id], turn=turn
+                )
+                if approvals[call.id] and not ok.allowed:
+                    g.note(ok.reason)
+                    _mark_blocked(display, call.id, ok.reason)
+                decided[call.id] = ok.allowed
+        approvals = decided
+    if turn.flagged:
+        g.note("Tools with side effects will not run in this turn: it contains content flagged as a possible "
+               "prompt injection.")  # fmt: skip
+    config = replace(
+        config,
+        params=replace(
+            config.params, max_new_tokens=min(config.params.max_new_tokens, limits.max_new_tokens)
+        ),
+    )
+    model = make_model(chat_for, config)
+    toolbox = guard_tools(toolbox, g, turn)
+    start = len(display)
+    try:
+        for _ in range(MAX_AUTO_RESUMES):
+            info, pending = "", False
+            for disp, conv, info, pending in stream_reply(
+                model, convo, toolbox, config, display, session, approvals
+            ):
+                convo = conv
+                yield _view(disp, start, g), conv, session, _with_notes(info, g), pending
+            if not pending:
+                break
+            blocked = _blocked_calls(convo, toolbox, g, turn)
+            if not blocked:
+                break  # the user decides (Approve / Deny)
+            for call, reason in blocked:  # flagged turn: no question to ask, resume with a denial
+                g.note(reason)
+                _mark_blocked(display, call.id, reason)
+            approvals = {**(approvals or {}), **{c.id: False for c, _ in blocked}}
+        convo = _finalize(display, start, list(convo), g)
+        yield _view(display, start, g), convo, session, _with_notes(info, g), pending
+    except BackendError as exc:
+        raise gr.Error(str(exc)) from None
+    except gr.Error:
+        raise
+    except Exception as exc:  # never a traceback in the page
+        log.exception("chat turn failed")
+        raise gr.Error(f"The model failed: {type(exc).__name__}. See the server log.") from None
+
+
+MAX_AUTO_RESUMES = 5
+
+
+def _blocked_calls(
+    convo: Sequence[Message], toolbox: ToolBox, g: Guard, turn: TurnTaint
+) -> list[tuple[ToolCall, str]]:
+    out = []
+    for call in pending_calls(convo):
+        tool = toolbox.get(call.name)
+        if tool is not None and tool.side_effect:
+            ok = g.guard.may_run_tool(call.name, side_effect=True, approved=False, turn=turn)
+            if not ok.allowed and not ok.needs_approval:
+                out.append((call, ok.reason))
+    return out
+
+
+def _with_notes(info: str, g: Guard) -> str:
+    notes = g.markdown()
+    return f"{info}\n\n{notes}" if notes else info
+
+
+def decide(
+    chat_for: Callable[[str], ChatModel],
+    get_tools: Callable[[], tuple[ToolBox, dict[str, str]]],
+    limits: Limits,
+    approved: bool,
+    history: Sequence[Any] | None,
+    convo: list[Message] | None,
+    session: Tally | None,
+    config: ChatConfig,
+    guard_deps: GuardDeps | None = None,
+) -> Iterator[tuple[list[dict[str, Any]], list[Message], Tally, str, bool]]:
+    """Approve or deny the side-effect tool calls the loop paused on, and resume it (an
+    approval does not run a tool in a turn that read content flagged as an injection)."""
+    pending = pending_calls(convo or [])
+    if not pending:
+        raise gr.Error("Nothing is waiting for approval.")
+    approvals = {c.id: approved for c in pending}
+    display = as_display(history)
+    drop_approval_prompts(display, approvals)
+    yield from respond(
+        chat_for,
+        get_tools,
+        limits,
+        "",
+        display,
+        convo,
+        session,
+        config,
+        approvals=approvals,
+        guard_deps=guard_deps,
+    )
+
+
+def tool_choices(get_tools: Callable[[], tuple[ToolBox, dict[str, str]]]) -> tuple[list[str], str]:
+    toolbox, unavailable = get_tools()
+    note = "; ".join(f"`{n}` not offered: {why}" for n, why in unavailable.items())
+    return toolbox.names, note
+
+
+def build(
+    chat_for: Callable[[str], ChatModel],
+    get_tools: Callable[[], tuple[ToolBox, dict[str, str]]],
+    *,
+    backends: Sequence[str] = ("llama_cpp", "openai"),
+    default_backend: str = "llama_cpp",
+    notes: dict[str, str] | None = None,
+    limits: Limits = Limits(),
+    openai_model: str = "",
+    tool_names: Sequence[str] = DEFAULT_TOOLS,
+    guard_deps: GuardDeps | None = None,
+) -> gr.Blocks:
+    """``guard_deps``: the embedder and entity backend of the guardrails, loaded on first use."""
+    notes = notes or {}
+    model_bound = dict(concurrency_id="llama_cpp", concurrency_limit=1)
+    with gr.Blocks() as blocks:
+        convo = gr.State([])
+        session = gr.State(Tally())
+        with gr.Row():
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(
+                    label="Assistant", height=520, feedback_options=None, buttons=["copy"], editable="user"
+                )
+                with gr.Row(visible=False) as approval_row:
+                    gr.Markdown("**The assistant wants to do something with side effects.**")
+                    approve_btn = gr.Button("Approve", variant="primary", size="sm")
+                    deny_btn = gr.Button("Deny", variant="stop", size="sm")
+                with gr.Row():
+                    msg = gr.Textbox(
+                        placeholder="How much is a ticket to Paris?",
+                        show_label=False,
+                        scale=5,
+                        submit_btn=True,
+                    )
+                with gr.Row():
+                    stop_btn = gr.Button("Stop", size="sm")
+                    retry_btn = gr.Button("Retry", size="sm")
+                    undo_btn = gr.Button("Undo", size="sm")
+                    clear_btn = gr.Button("Clear", size="sm")
+                info = gr.Markdown("", label="usage and guardrail notes")
+            with gr.Column(scale=2):
+                backend = gr.Dropdown(list(backends), value=default_backend, label="Backend")
+                note = gr.Markdown(notes.get(default_backend, ""))
+                with gr.Accordion("OpenAI-compatible server", open=default_backend == "openai"):
+                    base_url = gr.Textbox(
+                        "", label="Base URL", placeholder="http://localhost:11434/v1 (blank: settings)"
+                    )
+                    api_key = gr.Textbox(
+                        "", label="API key", type="password", placeholder="blank: settings / none"
+                    )
+                    model_name = gr.Textbox("", label="Model", placeholder=openai_model or "blank: settings")
+                preset = gr.Dropdown(list(PRESETS), value="FlightAI assistant", label="System prompt preset")
+                system = gr.Textbox(PRESETS["FlightAI assistant"], label="System prompt", lines=4)
+                on = [n for n in DEFAULT_TOOLS if n in tool_names]
+                tools = gr.CheckboxGroup(list(tool_names), value=on, label="Tools offered")
+                tools_md = gr.Markdown("")
+                with gr.Accordion("Generation", open=False):
+                    temperature = gr.Slider(
+                        0, 2, value=0.0, step=0.05, label="Temperature"
+                    )  # small models call tools best at 0
+                    top_p = gr.Slider(0.05, 1, value=0.95, step=0.05, label="Top-p")
+                    max_tokens = gr.Slider(
+                        1,  # any WB_MAX_NEW_TOKENS >= 1 gives a valid slider (the server caps)
+                        max(2, limits.max_new_tokens),
+                        value=min(512, limits.max_new_tokens),
+                        step=1,
+                        label="Max new tokens",
+                    )
+                    stop = gr.Textbox("", label="Stop sequences (comma-separated)")
+                guard = guard_ui.controls(PLACES)
+        cfg = [backend, base_url, api_key, model_name, system, tools, temperature, top_p, max_tokens, stop,
+               *guard.inputs]  # fmt: skip
+        outs = [chatbot, convo, session, info, approval_row]
+
+        def ui(gen: Iterator) -> Iterator[tuple]:
+            for disp, conv2, sess2, line, pending in gen:
+                yield disp, conv2, sess2, line, gr.update(visible=pending)
+
+        def configure(backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
+                      max_new_tokens, stop, *guard_values) -> ChatConfig:  # fmt: skip
+            config = config_from(backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
+                                 max_new_tokens, stop)  # fmt: skip
+            return replace(config, guard=guard_ui.config_from_ui(*guard_values))
+
+        # Named parameters: they are the public API (gradio_client shows these names). The
+        # guardrail settings have defaults, so clients that leave them out get the safe ones.
+        def chat(message, history, backend, base_url, api_key, model, system_prompt, tools, temperature,
+                 top_p, max_new_tokens, stop, mask_pii_in=PLACES, pii_kinds=KINDS, denied_topics="",
+                 topic_threshold=THRESHOLD, blocked_words="", blocked_patterns="", refusal_message=REFUSAL,
+                 conv=None, sess=None):  # fmt: skip
+            config = configure(backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
+                               max_new_tokens, stop, mask_pii_in, pii_kinds, denied_topics, topic_threshold,
+                               blocked_words, blocked_patterns, refusal_message)  # fmt: skip
+            yield from ui(respond(chat_for, get_tools, limits, message, history, conv, sess, config,
+                                  guard_deps=guard_deps))  # fmt: skip
+
+        def approve(history, backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
+                    max_new_tokens, stop, mask_pii_in=PLACES, pii_kinds=KINDS, denied_topics="",
+                    topic_threshold=THRESHOLD, blocked_words="", blocked_patterns="", refusal_message=REFUSAL,
+                    conv=None, sess=None):  # fmt: skip
+            config = configure(backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
+                               max_new_tokens, stop, mask_pii_in, pii_kinds, denied_topics, topic_threshold,
+                               blocked_words, blocked_patterns, refusal_message)  # fmt: skip
+            yield from ui(decide(chat_for, get_tools, limits, True, history, conv, sess, config, guard_deps))
+
+        def deny(history, backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
+                 max_new_tokens, stop, mask_pii_in=PLACES, pii_kinds=KINDS, denied_topics="",
+                 topic_threshold=THRESHOLD, blocked_words="", blocked_patterns="", refusal_message=REFUSAL,
+                 conv=None, sess=None):  # fmt: skip
+            config = configure(backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
+                               max_new_tokens, stop, mask_pii_in, pii_kinds, denied_topics, topic_threshold,
+                               blocked_words, blocked_patterns, refusal_message)  # fmt: skip
+            yield from ui(decide(chat_for, get_tools, limits, False, history, conv, sess, config, guard_deps))
+
+        def retry(history, *rest):
+            text, disp, conv2 = last_user_turn(history, rest[-2])
+            if not text:
+                raise gr.Error("Nothing to retry yet.")
+            yield from chat(text, disp, *rest[:-2], conv2, rest[-1])
+
+        def edit(evt: gr.EditData, history, backend, base_url, api_key, model, system_prompt, tools,
+                 temperature, top_p, max_new_tokens, stop, mask_pii_in=PLACES, pii_kinds=KINDS,
+                 denied_topics="", topic_threshold=THRESHOLD, blocked_words="", blocked_patterns="",
+                 refusal_message=REFUSAL, conv=None, sess=None):  # fmt: skip
+            index = evt.index if isinstance(evt.index, int) else evt.index[0]
+            _, disp, conv2 = user_turn_at(history, conv, index)
+            yield from chat(text_of(evt.value), disp, backend, base_url, api_key, model, system_prompt, tools,
+                            temperature, top_p, max_new_tokens, stop, mask_pii_in, pii_kinds, denied_topics,
+                            topic_threshold, blocked_words, blocked_patterns, refusal_message, conv2,
+                            sess)  # fmt: skip
+
+        def undo(history, conv):
+            text, disp, conv2 = last_user_turn(history, conv)
+            return disp, conv2, text, gr.update(visible=False)
+
+        state = [convo, session]
+        send = msg.submit(chat, [msg, chatbot, *cfg, *state], outs, api_name="chat", **model_bound)
+        msg.submit(lambda: "", outputs=msg, api_name=False, queue=False)  # clear the box at once
+        ok = approve_btn.click(approve, [chatbot, *cfg, *state], outs, api_name="chat_approve", **model_bound)
+        no = deny_btn.click(deny, [chatbot, *cfg, *state], outs, api_name="chat_deny", **model_bound)
+        again = retry_btn.click(retry, [chatbot, *cfg, *state], outs, api_name="chat_retry", **model_bound)
+        edited = chatbot.edit(edit, [chatbot, *cfg, *state], outs, api_name="chat_edit", **model_bound)
+        stop_btn.click(None, cancels=[send, ok, no, again, edited], api_name=False)
+        undo_btn.click(undo, [chatbot, convo], [chatbot, convo, msg, approval_row], api_name="chat_undo")
+        clear_btn.click(
+            lambda: ([], [], Tally(), "", gr.update(visible=False)), outputs=outs, api_name="chat_clear"
+        )
+        preset.change(lambda p: PRESETS.get(p, ""), preset, system, api_name=False)
+        backend.change(lambda b: notes.get(b, ""), backend, note, api_name=False)
+
+        def offered() -> tuple[dict, str]:  # which tools can work, checked after the page is up
+            names, why_not = tool_choices(get_tools)
+            return gr.update(choices=names), why_not
+
+        blocks.load(offered, outputs=[tools, tools_md], api_name=False)
+    return blocks
