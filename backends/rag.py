@@ -135,6 +135,9 @@ class RagEngine:
     def _get_index(self) -> _Index:
         with self._lock:
             self.ensure_synced()
+            # another process sharing the store (WB_CHROMA_URL) may have synced since we read it
+            if self._index is not None and len(self._index.ids) != self.store.count():
+                self._index = None
             if self._index is None:
                 rows = self.store.all_chunks()
                 ids = rows["ids"]
@@ -157,6 +160,10 @@ class RagEngine:
         qvec = self.embedder.embed([query])[0]
         n = max(self.config.candidates, k)
         vector = self.store.query(qvec, n)
+        if any(c not in index.pos for c, _ in vector):  # chunks written by another process
+            with self._lock:
+                self._index = None
+            index = self._get_index()
         stages: dict[str, list[tuple[str, float]]] = {"vector": vector}
         if self.config.hybrid:
             stages["bm25"] = index.bm25.search(query, n)
