@@ -17,12 +17,21 @@ from guardrails.core import DEFAULT_REFUSAL, PLACES, GuardrailConfig, Guardrails
 from guardrails.grounding import GroundingReport, SentenceSupport, check_grounding
 from guardrails.injection import InjectionVerdict, detect_injection, quote_untrusted
 from guardrails.output import OutputReport, sanitize_output
-from guardrails.pii import ALL_KINDS, EntityFinder, Masked, entities_from_task, find_pii, mask_pii
+from guardrails.pii import (
+    ALL_KINDS,
+    DEFAULT_KINDS,
+    EntityFinder,
+    Masked,
+    entities_from_task,
+    find_pii,
+    mask_pii,
+)
 from guardrails.policy import ToolDecision, TurnTaint, may_run_tool
 from guardrails.topics import TopicFilter, TopicHit, WordFilter, parse_list
 
 __all__ = [
     "ALL_KINDS",
+    "DEFAULT_KINDS",
     "DEFAULT_REFUSAL",
     "PLACES",
     "EntityFinder",

@@ -16,7 +16,7 @@ from backends.base import Embedder
 from guardrails.grounding import GroundingReport, check_grounding
 from guardrails.injection import InjectionVerdict, Source, detect_injection, quote_untrusted
 from guardrails.output import sanitize_output
-from guardrails.pii import ALL_KINDS, EntityFinder, Masked, mask_pii
+from guardrails.pii import DEFAULT_KINDS, EntityFinder, Masked, mask_pii
 from guardrails.policy import ToolDecision, TurnTaint, may_run_tool
 from guardrails.topics import TopicFilter, WordFilter, parse_list
 
@@ -30,7 +30,7 @@ class GuardrailConfig:
     """Which checks run, and where. The defaults are safe for a shared app."""
 
     pii_where: frozenset[str] = frozenset(PLACES)  # where PII is masked
-    pii_kinds: frozenset[str] = ALL_KINDS
+    pii_kinds: frozenset[str] = DEFAULT_KINDS  # names: add "person" (needs an entity finder)
     denied_topics: tuple[str, ...] = ()
     topic_threshold: float = 0.35
     blocked_words: tuple[str, ...] = ()

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 EntityFinder = Callable[[str], Sequence[tuple[int, int, str]]]
 
 ALL_KINDS = frozenset({"email", "phone", "card", "iban", "ip", "person"})
+# Names are opt-in in the tabs' default config: masking them would break the workbench's own
+# uses (a booking's passenger name; "who leads the Oslo office?" over the knowledge base).
+DEFAULT_KINDS = ALL_KINDS - {"person"}
 PERSON_LABELS = frozenset({"PERSON", "PER"})
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, browser, page  # noqa: F401  (fixtures)
+from tests.browser.conftest import ARTIFACTS
 
-pytestmark = [pytest.mark.integration, pytest.mark.browser]
+pytestmark = pytest.mark.browser
 
 OUTSIDE = "http://127.0.0.2:9"  # not this server: counts as an outside host, and nothing listens
 PLANTED = (
@@ -40,7 +40,7 @@ def chat_demo():
         demo.close()
 
 
-def _render(page, url: str, mode: str) -> dict:  # noqa: F811
+def _render(page, url: str, mode: str) -> dict:
     page.goto(url)
     page.get_by_label(mode).check()
     page.get_by_role("button", name="show").click()
@@ -54,7 +54,7 @@ def _render(page, url: str, mode: str) -> dict:  # noqa: F811
     }
 
 
-def test_planted_output_renders_nothing_external_after_check_output(chat_demo, page):  # noqa: F811
+def test_planted_output_renders_nothing_external_after_check_output(chat_demo, page):
     raw = _render(page, chat_demo.local_url, "raw")
     page.screenshot(path=str(ARTIFACTS / "security-render-raw.png"))
     # Positive control: unfiltered, the Chatbot renders the image and links and the browser fetches.
