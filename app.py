@@ -18,7 +18,7 @@ from backends import registry
 from backends.base import BackendStatus
 from backends.llama_cpp import LlamaRuntime
 from settings import Settings
-from tabs import placeholder, status
+from tabs import status
 
 log = logging.getLogger("workbench")
 
@@ -55,13 +55,36 @@ class Deps:
     def embedder(self) -> object:
         return self._get("embedder", "sentence_transformers")
 
-    def task(self, task: str) -> object:
-        """The best available backend for a pipeline task ("sentiment", "ner", ...)."""
-        raise registry.UnknownBackend(f"no backend for task {task!r} yet")
+    def task(self, task: str, choice: str = "") -> object:
+        """The backend for a pipeline task ("sentiment", "ner", ...): the picker entry
+        ``choice`` (a key of ``hf_pipelines.task_choices``), else the best available one
+        (models fine-tuned here > HF cache > spaCy > the shipped LLM). Cached per entry; the
+        best one is chosen once per run (the picker re-scans, so new fine-tunes show there)."""
+        from backends.hf_pipelines import task_choices
+
+        with self._lock:  # fast path: no catalog scan per request
+            if ("task", task, choice) in self._cache:
+                return self._cache[("task", task, choice)]
+        entries = task_choices(self.settings, task)
+        usable = [c for c in entries if c.available]
+        entry = next((c for c in usable if c.key == choice), None) if choice else (usable or [None])[0]
+        if entry is None and choice and usable:
+            raise registry.UnknownBackend(f"{choice!r} is not available for {task!r}: refresh the picker")
+        if entry is None:
+            reasons = "; ".join(f"{c.label}: {c.reason}" for c in entries) or "none registered"
+            raise registry.UnknownBackend(f"no usable backend for {task!r} ({reasons})")
+        with self._lock:
+            key = ("task", task, entry.key)
+            if key not in self._cache:
+                self._cache[key] = registry.create(
+                    f"task:{task}", entry.backend, self.settings, runtime=self.runtime, model=entry.ref
+                )
+            self._cache[("task", task, choice)] = self._cache[key]
+            return self._cache[key]
 
     def rag(self) -> object:
-        """The RAG engine (retriever + store) over the knowledge base."""
-        raise registry.UnknownBackend("the RAG backend is not built yet")
+        """The RAG engine (retriever + store) over the knowledge base: a Retriever."""
+        return self._get("rag", "chroma")
 
     def get(self, kind: str, name: str) -> object:
         """Any registered backend, e.g. ``deps.get("task:sentiment", "spacy")``."""
@@ -74,24 +97,111 @@ class Deps:
 # One function per tab: each builds its tab from the shared deps. ---------------------
 
 
+def _guard_deps(deps: Deps) -> object:
+    """The guardrails' backends for the chat tabs: the embedder (denied topics, grounding) and
+    the NER backend (names), both created on the first request that needs them."""
+    from guardrails import entities_from_task
+    from tabs.guard_ui import GuardDeps
+
+    return GuardDeps(embedder=deps.embedder, entities=lambda: entities_from_task(deps.task("ner")))
+
+
 def _local_tab(deps: Deps) -> None:
-    placeholder.build("Local llama.cpp", "Chat with GGUF models through llama-cpp-python.")
+    import os
+
+    from backends.llama_local import LocalLlama
+    from tabs import local_chat
+
+    s = deps.settings
+    limits = local_chat.Limits(
+        max_input_chars=s.max_input_chars,
+        max_new_tokens=s.max_new_tokens,
+        max_history_messages=s.max_history_messages,
+        default_ctx=s.llama_ctx,
+        default_threads=s.llama_threads,
+        max_threads=max(os.cpu_count() or 1, s.llama_threads),
+    )
+    local_chat.build(LocalLlama(deps.runtime), limits, _guard_deps(deps))
 
 
 def _chat_tab(deps: Deps) -> None:
-    placeholder.build("Chat + tools", "A streaming assistant that calls tools.")
+    from tabs import chat
+    from tools.builtin import OPTIONAL_TOOLS, default_toolbox
+
+    s = deps.settings
+    toolsets: list = []  # built on first use, then reused
+
+    def get_tools() -> tuple:
+        if not toolsets:
+            sentiment = lambda: deps.task("sentiment")  # noqa: E731
+            toolsets.append(default_toolbox(s.data_dir, rag=deps.rag, sentiment=sentiment))
+        return toolsets[0].toolbox, toolsets[0].unavailable
+
+    names = list(dict.fromkeys(["llama_cpp", "openai", s.chat_backend]))
+    notes = {}
+    for name in names:
+        st = registry.status("chat", name, s)
+        notes[name] = ("" if st.available else "⚠️ ") + st.detail
+    chat.build(
+        deps.chat,
+        get_tools,
+        backends=names,
+        default_backend=s.chat_backend,
+        notes=notes,
+        limits=chat.Limits(s.max_input_chars, s.max_new_tokens, s.max_history_messages),
+        openai_model=s.openai_model,
+        tool_names=[*chat.DEFAULT_TOOLS, *OPTIONAL_TOOLS],
+        guard_deps=_guard_deps(deps),
+    )
 
 
 def _rag_tab(deps: Deps) -> None:
-    placeholder.build("RAG", "Chat over the documents in knowledge-base/ with sources.")
+    from tabs import rag as rag_tab
+
+    rag_tab.build(deps.rag, _guard_deps(deps))
 
 
 def _pipelines_tab(deps: Deps) -> None:
-    placeholder.build("Pipelines", "Sentiment, entities, translation and more.")
+    from backends import hf_pipelines
+    from tabs import pipelines
+
+    s = deps.settings
+    hood = {
+        "explain": lambda key, text: deps.task("sentiment", key).explain(text),
+        "tokenize": lambda key, text: hf_pipelines.explore_tokenizer(s, key, text),
+        "tokenizer_sources": lambda: hf_pipelines.tokenizer_sources(s),
+    }
+    pipelines.build(lambda task: hf_pipelines.task_choices(s, task), deps.task, s.max_input_chars, hood)
 
 
 def _finetune_tab(deps: Deps) -> None:
-    placeholder.build("Fine-tune", "Fine-tune an encoder on your labelled data.")
+    from backends.finetune import SHIPPED_BASE, FinetuneConfig, JobRequest
+    from tabs import finetune
+
+    jobs = deps.get("finetune", "trainer")
+
+    def make_request(
+        *,
+        path: str,
+        task: str,
+        name: str,
+        text_column: str | None,
+        label_column: str | None,
+        validation_fraction: float,
+        **config: object,
+    ) -> JobRequest:
+        cfg = FinetuneConfig(task=task, **config)  # type: ignore[arg-type]
+        return JobRequest(
+            path=path,
+            task=task,
+            name=name,
+            config=cfg,
+            text_column=text_column,
+            label_column=label_column,
+            validation_fraction=validation_fraction,
+        )
+
+    finetune.build(finetune.Runner(jobs.start, jobs.status, jobs.cancel, make_request, [SHIPPED_BASE]))
 
 
 def _status_tab(deps: Deps) -> None:
@@ -119,6 +229,7 @@ def build_app(settings: Settings, deps: Deps | None = None) -> gr.Blocks:
     demo.queue(
         default_concurrency_limit=settings.concurrency_limit,
         max_size=settings.queue_max_size,
+        api_open=not settings.is_public,  # public: events only through the queue
     )
     return demo
 
@@ -151,28 +262,61 @@ def launch_kwargs(settings: Settings) -> dict:
             "Refusing to serve publicly without a password: add --auth user:password "
             "(or set WB_AUTH) when using --share or a host other than 127.0.0.1."
         )
-    data = settings.data_dir.resolve()
+    from pathlib import Path  # local: this function's edits stay inside it
+
+    # Absolute paths: Gradio compares them with the resolved file path (case-insensitively).
+    # Secrets are never served, even if a tab later allows the folder around them.
+    blocked = [settings.data_dir, settings.kb_dir, settings.models_dir, Path(".env"), Path(".git")]
     return dict(
         server_name=settings.host,
         server_port=settings.port,
         share=settings.share,
         auth=auth,
         show_error=not settings.is_public,
-        max_file_size="20mb",
-        blocked_paths=[str(data), str(settings.kb_dir.resolve()), str(settings.models_dir.resolve()), ".env"],
+        max_file_size="20mb",  # uploads above this get 413; file types are checked per component
+        blocked_paths=[str(p.resolve()) for p in blocked],
+        enable_monitoring=False,  # /monitoring shows traffic; off (None would enable it)
+        run_history=not settings.is_public,  # runs (chat text) are not kept in shared browsers
         mcp_server=settings.mcp,
         theme=gr.themes.Soft(),
     )
 
 
+def api_kwargs(demo: gr.Blocks, deps: Deps) -> dict:
+    """``launch()`` kwargs that serve the HTTP APIs on the UI's own server and port.
+
+    ``/healthz`` and the OpenAI-compatible ``/v1`` go in as extra routes of the FastAPI app
+    that ``launch()`` builds (``app_kwargs``), so ``--share``, ``--auth`` and
+    ``launch(prevent_thread_lock=True)`` in tests work as before (why: ``api/__init__.py``).
+    With ``--mcp``, only the allow-listed events become MCP tools (``api/mcp.py``).
+    Use: ``demo.launch(**launch_kwargs(settings), **api_kwargs(demo, deps))``.
+    """
+    from starlette.middleware import Middleware
+
+    from api import api_routes
+    from api.mcp import McpKeyGuard, mcp_lifespan, restrict_mcp_tools
+
+    app_kwargs: dict = {"routes": api_routes(deps)}
+    if deps.settings.mcp:
+        restrict_mcp_tools(demo)
+        app_kwargs["lifespan"] = mcp_lifespan(demo, deps.settings.auth_pair())
+        app_kwargs["middleware"] = [Middleware(McpKeyGuard, settings=deps.settings)]
+    return {"app_kwargs": app_kwargs}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    from api.deploy import adapt_for_spaces, quiet_telemetry
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = settings_from_args(parse_args(argv))
+    quiet_telemetry()  # before any Blocks exists: gradio reads it when building and launching
+    settings = adapt_for_spaces(settings_from_args(parse_args(argv)))
     try:
         kwargs = launch_kwargs(settings)
     except (PublicWithoutAuth, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None
-    build_app(settings).launch(**kwargs)
+    deps = Deps(settings)
+    demo = build_app(settings, deps)
+    demo.launch(**kwargs, **api_kwargs(demo, deps))
 
 
 if __name__ == "__main__":

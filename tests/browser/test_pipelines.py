@@ -51,12 +51,12 @@ def test_each_pipelines_subtab_runs(page, app_env):
         assert "POSITIVE" in p.inner_text() and "NEGATIVE" in p.inner_text()
         _shot(page, "sentiment")
 
-        # Named entities (spaCy): highlighted text and the table
+        # Named entities (default: the MiniLM NER model trained here): highlighted text and the table
         p = _sub(page, "Named entities", "pipe-ner")
         p.get_by_label("Text").first.fill("Tim Cook met Angela Merkel in Berlin.")
         p.get_by_role("button", name="Run", exact=True).click()
         p.get_by_text("Answered by").wait_for(timeout=LONG)
-        assert "spacy" in p.inner_text() and "PER" in p.inner_text()
+        assert "ner-minilm-conll" in p.inner_text() and "PER" in p.inner_text()
         _shot(page, "ner")
 
         # Translation en -> de with the LLM

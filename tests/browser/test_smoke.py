@@ -18,7 +18,9 @@ TABS = ["Local llama.cpp", "Chat + tools", "RAG", "Pipelines", "Fine-tune", "Sta
 def test_every_tab_opens(page):
     with running_app() as (url, _proc, startup):
         log.info("page answered %.2fs after start", startup)
-        page.goto(url, wait_until="networkidle")
+        # not "networkidle": the Fine-tune tab polls its job status with a timer
+        page.goto(url, wait_until="load")
+        page.get_by_role("tab", name="Status").wait_for(timeout=30000)
         assert "LLM Workbench" in page.title()
         for name in TABS:
             page.get_by_role("tab", name=name).click()

@@ -196,14 +196,19 @@ def test_fine_tuned_models_are_discovered_and_preferred(settings, tmp_path):
 
     build_tiny("sentiment", settings.data_dir / "finetuned" / "my-sst2", meta_task="sentiment")
     choices = task_choices(settings, "sentiment")
-    assert choices[0].label.startswith("my-sst2") and choices[0].available
+    # the default stays the committed weights (weights/, trained on all of SST-2); the user's
+    # fine-tune is offered right after them, before HF-cache, spaCy and LLM entries
+    assert choices[0].ref.endswith("weights/sentiment-minilm-sst2") and choices[0].available
+    mine = choices[1]
+    assert mine.label.startswith("my-sst2") and mine.available
     deps = app.Deps(settings)
-    backend = deps.task("sentiment")
-    assert backend.name == "hf:my-sst2" and deps.task("sentiment") is backend  # cached
-    assert deps.task("sentiment", choices[0].key) is backend
+    backend = deps.task("sentiment", mine.key)
+    assert backend.name == "hf:my-sst2" and deps.task("sentiment", mine.key) is backend  # cached
+    assert deps.task("sentiment").name == "hf:sentiment-minilm-sst2"
     # a later fine-tune shows up on the next scan (the picker re-scans when opened)
     build_tiny("ner", settings.data_dir / "finetuned" / "my-ner", meta_task="ner")
-    assert task_choices(settings, "ner")[0].ref == str(settings.data_dir / "finetuned" / "my-ner")
+    refs = [c.ref for c in task_choices(settings, "ner")]
+    assert refs[1] == str(settings.data_dir / "finetuned" / "my-ner")
 
 
 def test_tokenizer_explorer_on_a_local_folder(tiny):
