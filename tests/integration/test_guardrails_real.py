@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from guardrails import GuardrailConfig, Guardrails
+from guardrails import ALL_KINDS, GuardrailConfig, Guardrails
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +83,8 @@ def test_names_are_masked_with_the_real_spacy_entity_backend():
     from settings import Settings
 
     ner = registry.create("task:ner", "spacy", Settings(_env_file=None))
-    guard = Guardrails(GuardrailConfig(), entities=entities_from_task(ner))
+    names_too = GuardrailConfig(pii_kinds=ALL_KINDS)  # names are opt-in (DEFAULT_KINDS)
+    guard = Guardrails(names_too, entities=entities_from_task(ner))
     res = guard.check_input("Please ask Priya Raman (priya.raman@tessera.example) about the Oslo office.")
     assert "Priya" not in res.text and "[PERSON]" in res.text and "[EMAIL]" in res.text, res
     assert "Oslo" in res.text  # places are not personal data

@@ -4,6 +4,7 @@ package's client. Only allow-listed events are tools, named after their api_name
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -54,7 +55,10 @@ def _with_session(url: str, action, headers: dict | None = None):
                 await session.initialize()
                 return await action(session)
 
-    return asyncio.run(asyncio.wait_for(run(), timeout=120))
+    # In a thread of its own: the browser tests' sync Playwright keeps a loop running in the
+    # main thread for the whole session, and asyncio.run() refuses to start inside it.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, asyncio.wait_for(run(), timeout=120)).result()
 
 
 def test_only_allow_listed_events_are_tools(mcp_app):
