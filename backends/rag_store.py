@@ -134,8 +134,12 @@ class VectorStore:
         self.collection.delete(where={"source": source})
 
     def add(self, ids: list[str], texts: list[str], metas: list[dict], embeddings: list[list[float]]) -> None:
-        if ids:
-            self.collection.upsert(ids=ids, documents=texts, metadatas=metas, embeddings=embeddings)
+        step = 1000  # below Chroma's max batch size (a few thousand, depends on the backend)
+        for i in range(0, len(ids), step):
+            sl = slice(i, i + step)
+            self.collection.upsert(
+                ids=ids[sl], documents=texts[sl], metadatas=metas[sl], embeddings=embeddings[sl]
+            )
 
     def query(self, embedding: list[float], n: int) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) best first."""

@@ -1,9 +1,10 @@
 """Incremental sync of knowledge-base files into the vector store, by content hash.
 
 Only added, changed and deleted files touch the store; files are embedded in batches of
-``EMBED_BATCH`` chunks across files (so small files still make full batches). Each file is
-replaced as a unit (delete its old chunks, add the new ones): a crash in between leaves the
-file missing or incomplete, and the next sync sees that (``FileState.complete``) and redoes it.
+``EMBED_BATCH`` chunks across files (so small files still make full batches) and written in one
+upsert per batch. Changed files lose their old chunks first, then get the new ones: a crash in
+between leaves a file missing or incomplete, and the next sync sees that
+(``FileState.complete``) and redoes it.
 """
 
 from __future__ import annotations
@@ -83,14 +84,18 @@ Pending = list[tuple[str, bool, list[Chunk]]]
 
 
 def _write(store: Any, embedder: Any, pending: Pending, report: SyncReport) -> None:
+    """Embed the pending files' chunks in one call and write them in one upsert (a Chroma write
+    costs ~8 ms of fixed overhead, so one per file made sync ~20% slower than the embedding).
+    Old chunks of changed files go first: a crash after that leaves those files incomplete,
+    and the next sync redoes them (``FileState.complete``)."""
     texts = [c.text for _, _, chunks in pending for c in chunks]
     vecs = embedder.embed(texts) if texts else []
-    i = 0
-    for source, existed, chunks in pending:
-        part = vecs[i : i + len(chunks)]
-        i += len(chunks)
-        store.delete_source(source)  # a crash after this: the file is simply "added" next time
-        store.add([c.id for c in chunks], [c.text for c in chunks], [c.meta for c in chunks], part)
+    for source, existed, _chunks in pending:
+        if existed:  # new files have nothing to delete
+            store.delete_source(source)
+    every = [c for _, _, chunks in pending for c in chunks]
+    store.add([c.id for c in every], [c.text for c in every], [c.meta for c in every], list(vecs))
+    for _source, existed, chunks in pending:
         report.chunks_written += len(chunks)
         if existed:
             report.updated += 1
