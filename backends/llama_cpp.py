@@ -216,6 +216,11 @@ def llama_status(settings: Any) -> BackendStatus:
     ref = settings.local_model
     if ref.lower().startswith("qwen") and not QWEN.installed():
         return BackendStatus("chat", "llama_cpp", False, "the Qwen part packages are not installed")
+    models_dir = Path(settings.models_dir)
+    if ref.lower() not in SHIPPED_GGUFS and not ref.startswith("hf:"):  # a path: cheap to check
+        if not (Path(ref).is_file() or (models_dir / ref).is_file()):
+            detail = f"GGUF model {ref} not found: set WB_LOCAL_MODEL to a shipped model or a .gguf path"
+            return BackendStatus("chat", "llama_cpp", False, detail)
     return BackendStatus("chat", "llama_cpp", True, f"local GGUF {ref} (loads on first use)")
 
 

@@ -141,6 +141,12 @@ class RagEngine:
             if self._index is None:
                 rows = self.store.all_chunks()
                 ids = rows["ids"]
+                if not ids:  # nothing to search (and numpy cannot shape 0 vectors of unknown size)
+                    types = ", ".join(sorted(SUFFIXES))
+                    raise BackendError(
+                        f"The knowledge base is empty: no documents in {self.kb_dir}. Add {types} "
+                        "files there (or upload them in the RAG tab), then sync."
+                    )
                 vecs = np.asarray(rows["embeddings"], dtype=np.float32).reshape(len(ids), -1)
                 self._index = _Index(
                     ids,
