@@ -59,3 +59,34 @@ def running_app(env: dict[str, str] | None = None, args: tuple[str, ...] = (), t
             proc.kill()
         log.close()
         Path(log.name).unlink(missing_ok=True)
+
+
+@contextmanager
+def chroma_server(path: Path):
+    """``chroma run`` on 127.0.0.1 and a free port, storing in ``path``; yields its URL.
+    Skips the test when the chroma CLI is not installed."""
+    import pytest
+
+    chroma = Path(sys.executable).parent / "chroma"
+    if not chroma.exists():
+        pytest.skip("chroma CLI not installed")
+    port = free_port()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(path.parent / f"chroma-{port}.log", "w")
+    server = subprocess.Popen(
+        [str(chroma), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/api/v2/heartbeat", timeout=90, proc=server)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, wait_http
+from tests.helpers import chroma_server
 
 pytestmark = pytest.mark.integration
 
@@ -103,22 +103,9 @@ def test_killed_ingest_is_repaired_by_the_next_sync(tmp_path):
 
 
 def test_chroma_server_mode(tmp_path):
-    chroma = Path(sys.executable).parent / "chroma"
-    if not chroma.exists():
-        pytest.skip("chroma CLI not installed")
-    port = free_port()
-    log = open(tmp_path / "chroma.log", "w")
-    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
-    server = subprocess.Popen(
-        [str(chroma), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(tmp_path / "srv")],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=90, proc=server)
+    with chroma_server(tmp_path / "srv") as url:
         kb = _small_kb(tmp_path)
-        engine = _engine(kb, tmp_path / "data", f"http://127.0.0.1:{port}")
+        engine = _engine(kb, tmp_path / "data", url)
         assert engine.store.location.startswith("http://127.0.0.1")
         report = engine.sync()
         assert report.added == len(SUBSET) and report.total_chunks > 0
@@ -126,12 +113,5 @@ def test_chroma_server_mode(tmp_path):
         top = engine.retrieve("Who supplies the optical turbidity sensors?", k=2)
         assert "Kaito Optics" in top[0].text
         assert "contracts/kaito-optics-supply.md" in {p.source for p in top}
-        again = _engine(kb, tmp_path / "data2", f"http://127.0.0.1:{port}").sync()
+        again = _engine(kb, tmp_path / "data2", url).sync()
         assert again.unchanged == len(SUBSET)  # the server kept the store
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()

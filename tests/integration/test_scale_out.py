@@ -22,17 +22,13 @@ is shared, not re-built per process.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, running_app, wait_http
+from tests.helpers import chroma_server, running_app
 
 pytestmark = pytest.mark.integration
 
@@ -54,33 +50,6 @@ DOC_B = (
 )
 Q_A = "What does the Quillfeather glass-eel counter count at the Zephyrine weir?"
 Q_B = "Which buoy measures dissolved methane in peat-bog lakes with Owlglass firmware?"
-
-
-@contextmanager
-def chroma_server(path: Path) -> Iterator[str]:
-    """``chroma run`` on a free port (as in test_rag_store.py); yields its URL."""
-    chroma = Path(sys.executable).parent / "chroma"
-    if not chroma.exists():
-        pytest.skip("chroma CLI not installed")
-    port = free_port()
-    log = open(path.parent / f"chroma-{port}.log", "w")
-    server = subprocess.Popen(
-        [str(chroma), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/api/v2/heartbeat", timeout=90, proc=server)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 def _kb(path: Path, docs: list[str]) -> Path:
