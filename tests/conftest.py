@@ -70,11 +70,9 @@ def shared_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def settings(tmp_path: Path, shared_data_dir: Path):
     """Settings for one test: a fresh data dir that reuses the assembled models."""
     from settings import Settings
+    from tests.helpers import data_dir_with_models
 
-    data = tmp_path / "data"
-    (data / "models").mkdir(parents=True)
-    for gguf in (shared_data_dir / "models").glob("*.gguf"):
-        (data / "models" / gguf.name).symlink_to(gguf)
+    data = data_dir_with_models(tmp_path / "data")
     return Settings(
         _env_file=None,
         data_dir=data,

@@ -90,3 +90,39 @@ def chroma_server(path: Path):
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+def data_dir_with_models(data: Path) -> Path:
+    """A fresh data dir whose ``models/`` links to the GGUFs ``make test`` assembled (no copy,
+    no re-assembly)."""
+    (data / "models").mkdir(parents=True, exist_ok=True)
+    for gguf in (ROOT / "data" / "models").glob("*.gguf"):
+        (data / "models" / gguf.name).symlink_to(gguf)
+    return data
+
+
+def small_kb(kb: Path, docs: tuple[str, ...] | list[str]) -> Path:
+    """A knowledge base made of a few of the repo's documents (syncs in seconds)."""
+    for doc in docs:
+        (kb / doc).parent.mkdir(parents=True, exist_ok=True)
+        (kb / doc).write_text((ROOT / "knowledge-base" / doc).read_text())
+    return kb
+
+
+@contextmanager
+def in_process_app(settings, deps=None, *, api: bool = False):
+    """``app.build_app`` launched in this process on a free 127.0.0.1 port; yields
+    ``(demo, gradio_client.Client)``. ``api``: also serve ``/v1`` and ``/healthz``."""
+    from gradio_client import Client
+
+    import app
+
+    deps = deps or app.Deps(settings)
+    demo = app.build_app(settings, deps)
+    extra = app.api_kwargs(demo, deps) if api else {}
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **extra)
+    try:
+        yield demo, Client(demo.local_url, verbose=False)
+    finally:
+        demo.close()
+        deps.runtime.free_all()

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import in_process_app
+
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def client(settings):
-    from gradio_client import Client
-
-    import app
-
-    demo = app.build_app(settings)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
-    try:
-        yield Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
+    with in_process_app(settings) as (_demo, client):
+        yield client
 
 
 def test_status_endpoint_lists_backends(client):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import data_dir_with_models, in_process_app, small_kb
+
 pytestmark = pytest.mark.integration
 
 KB_DOCS = ("company/offices.md",)
@@ -14,35 +16,21 @@ KB_DOCS = ("company/offices.md",)
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    from gradio_client import Client
-
-    import app
     from settings import Settings
-    from tests.conftest import ROOT
 
     tmp = tmp_path_factory.mktemp("guard-app")
-    (tmp / "data" / "models").mkdir(parents=True)
-    for gguf in (ROOT / "data" / "models").glob("*.gguf"):
-        (tmp / "data" / "models" / gguf.name).symlink_to(gguf)
-    for doc in KB_DOCS:  # a one-file knowledge base syncs in seconds
-        (tmp / "kb" / doc).parent.mkdir(parents=True, exist_ok=True)
-        (tmp / "kb" / doc).write_text((ROOT / "knowledge-base" / doc).read_text())
     settings = Settings(
         _env_file=None,
-        data_dir=tmp / "data",
+        data_dir=data_dir_with_models(tmp / "data"),
         models_dir=tmp / "models",
-        kb_dir=tmp / "kb",
+        kb_dir=small_kb(tmp / "kb", KB_DOCS),  # one file: syncs in seconds
         local_model="smollm2-135m-instruct",
         llama_threads=1,
         llama_ctx=2048,
         max_new_tokens=24,
     )
-    demo = app.build_app(settings)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
-    try:
-        yield Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
+    with in_process_app(settings) as (_demo, client):
+        yield client
 
 
 def _text(message: dict) -> str:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import in_process_app
+
 pytestmark = pytest.mark.integration
 
 
@@ -34,9 +36,6 @@ def error_text(call) -> str:
 
 @pytest.fixture
 def missing(tmp_path: Path):
-    from gradio_client import Client
-
-    import app
     from settings import Settings
 
     (tmp_path / "kb").mkdir()
@@ -54,12 +53,8 @@ def missing(tmp_path: Path):
         llama_threads=1,
         llama_ctx=2048,
     )
-    demo = app.build_app(s)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
-    try:
-        yield Client(demo.local_url, verbose=False), s, model
-    finally:
-        demo.close()
+    with in_process_app(s) as (_demo, client):
+        yield client, s, model
 
 
 def test_each_tab_says_what_is_missing_and_the_app_keeps_serving(missing):

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.helpers import in_process_app
 from tests.integration.test_hf_pipelines import build_tiny
 
 pytestmark = pytest.mark.integration
@@ -19,9 +20,6 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    from gradio_client import Client
-
-    import app
     from settings import Settings
 
     root = tmp_path_factory.mktemp("pipeapp")
@@ -33,12 +31,8 @@ def client(tmp_path_factory):
     settings = Settings(
         _env_file=None, data_dir=data, models_dir=root / "models", hf_hub_offline=True, max_input_chars=200
     )
-    demo = app.build_app(settings)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
-    try:
-        yield Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
+    with in_process_app(settings) as (_demo, client):
+        yield client
 
 
 def _confidences(value: dict) -> dict[str, float]:

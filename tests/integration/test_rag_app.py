@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import in_process_app
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,9 +17,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    from gradio_client import Client
-
-    import app
     from settings import Settings
 
     tmp = tmp_path_factory.mktemp("rag-app")
@@ -35,12 +34,8 @@ def client(tmp_path_factory):
         llama_ctx=4096,
         max_new_tokens=24,
     )
-    demo = app.build_app(settings)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True)
-    try:
-        yield Client(demo.local_url, verbose=False), kb
-    finally:
-        demo.close()
+    with in_process_app(settings) as (_demo, client):
+        yield client, kb
 
 
 def test_sync_then_resync_is_incremental(client):

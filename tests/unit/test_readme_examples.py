@@ -15,6 +15,7 @@ import re
 import pytest
 
 from tests.conftest import ROOT
+from tests.helpers import data_dir_with_models, in_process_app, small_kb
 
 pytestmark = pytest.mark.integration
 
@@ -44,16 +45,11 @@ def test_example_extraction_finds_only_app_examples():
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory):
-    import app
     from settings import Settings
 
     tmp = tmp_path_factory.mktemp("readme")
-    (tmp / "data" / "models").mkdir(parents=True)
-    for gguf in (ROOT / "data" / "models").glob("*.gguf"):
-        (tmp / "data" / "models" / gguf.name).symlink_to(gguf)
-    for doc in KB_DOCS:  # a small knowledge base, synced in seconds
-        (tmp / "kb" / doc).parent.mkdir(parents=True, exist_ok=True)
-        (tmp / "kb" / doc).write_text((ROOT / "knowledge-base" / doc).read_text())
+    data_dir_with_models(tmp / "data")
+    small_kb(tmp / "kb", KB_DOCS)  # a small knowledge base, synced in seconds
     settings = Settings(
         _env_file=None,
         data_dir=tmp / "data",
@@ -62,14 +58,8 @@ def base_url(tmp_path_factory):
         llama_threads=1,
         llama_ctx=1024,
     )
-    deps = app.Deps(settings)
-    demo = app.build_app(settings, deps)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.api_kwargs(demo, deps))
-    try:
+    with in_process_app(settings, api=True) as (demo, _client):
         yield demo.local_url
-    finally:
-        demo.close()
-        deps.runtime.free_all()
 
 
 def test_readme_examples_run_as_written(base_url):
