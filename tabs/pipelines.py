@@ -171,20 +171,12 @@ def build(
         for component in (out, *show):  # outputs were made with render=False: below the button
             component.render()
         kw = dict(batch=True, max_batch_size=16) if batch else {}
-        ev = btn.click(
+        ev = gr.on(  # the Run button and Enter in the text box: one event, one api_name
+            [btn.click, text.submit],
             ask(task, fn),
             [text, *extra, key],
             [out, *outputs],
             api_name=task,
-            concurrency_id=f"task_{task}",
-            concurrency_limit=1,
-            **kw,
-        )
-        text.submit(
-            ask(task, fn),
-            [text, *extra, key],
-            [out, *outputs],
-            api_name=False,
             concurrency_id=f"task_{task}",
             concurrency_limit=1,
             **kw,
