@@ -209,3 +209,20 @@ def test_with_auth_every_route_needs_the_login(tree):
             assert client.post("/login", data={"username": "alice", "password": "nope"}).status_code == 400
     finally:
         demo.close()
+
+
+@pytest.mark.parametrize("public", [True, False])
+def test_direct_run_posts_are_refused_when_public(tree, public):
+    """Public mode: events only go through the queue (its size and concurrency limits apply);
+    a direct ``/gradio_api/run/<api_name>`` POST is refused. Locally it is allowed."""
+    import httpx
+
+    from tests.helpers import in_process_app
+
+    s = _settings(tree, share=True, auth="u:pw") if public else _settings(tree)
+    with in_process_app(s) as (demo, _client):  # launched without auth: only the queue setting differs
+        r = httpx.post(demo.local_url + "gradio_api/run/status", json={"data": []}, timeout=60)
+    if public:
+        assert r.status_code == 404 and "join the queue" in r.text, r.text
+    else:
+        assert r.status_code == 200 and "llama_cpp" in r.text, r.text
