@@ -2,8 +2,9 @@
 
 Every variable has the prefix ``WB_`` (``WB_DATA_DIR``, ``WB_LLAMA_THREADS`` ...) and may
 also come from a ``.env`` file in the working directory. ``.env.example`` lists them all.
-Two platform variables are read without the prefix: ``SPACE_ID`` (set by Hugging Face
-Spaces) and ``HF_HUB_OFFLINE`` (the Hub's own offline switch).
+Three platform variables are read without the prefix: ``SPACE_ID`` (set by Hugging Face
+Spaces), ``HF_HUB_OFFLINE`` (the Hub's own offline switch) and ``GRADIO_TEMP_DIR`` (where
+Gradio keeps uploads).
 """
 
 from __future__ import annotations
@@ -58,6 +59,43 @@ class Settings(BaseSettings):
     embedder: str | None = Field(None, description="Embedding model: a folder or a Hub id")
     chroma_url: str | None = Field(None, description="Use a Chroma server instead of the data dir")
 
+    # --- which models visitors may name (backends/model_policy.py) ---
+    allow_hub_downloads: bool = Field(
+        False, description="Public mode: let visitors' hf: / Hub ids download models (local: always)"
+    )
+    hub_max_download_mb: int = Field(
+        8192, ge=1, description="Largest Hub model (MB) a typed ref may download, checked before"
+    )
+
+    # --- server-side guardrail policy (every surface; the tabs may only tighten it) ---
+    guard_pii_where: str = Field(
+        "input,output,retrieved,tool", description="Where PII is masked: input,output,retrieved,tool"
+    )
+    guard_pii_kinds: str = Field(
+        "email,phone,card,iban,ip", description="PII kinds to mask: email,phone,card,iban,ip,person"
+    )
+    guard_injection: bool = Field(
+        True, description="Screen messages, retrieved passages and tool results for prompt injection"
+    )
+    guard_drop_flagged: bool = Field(
+        False, description="Drop flagged passages/tool results instead of quoting them as data"
+    )
+    guard_refuse_user_injection: bool = Field(
+        False, description="Refuse user messages flagged as prompt injection (else: a note)"
+    )
+    guard_sanitize_output: bool = Field(
+        True, description="Answers render no HTML, images or links to hosts outside the allow-list"
+    )
+    guard_allowed_hosts: str = Field("", description="Hosts answers may link to (comma-separated)")
+    guard_blocked_words: str = Field("", description="Words refused in messages and answers (comma-separated)")
+    guard_blocked_patterns: str = Field(
+        "", description="Regexes refused in messages and answers (JSON list, or one per line)"
+    )
+    guard_denied_topics: str = Field(
+        "", description="Denied topics as example questions (JSON list, or one per line)"
+    )
+    guard_refusal_message: str = Field("", description="Refusal text (empty: the built-in one)")
+
     # --- request limits (checked on the server, not only in the UI) ---
     max_input_chars: int = Field(8000, ge=1, description="Longest accepted user message")
     max_new_tokens: int = Field(1024, ge=1, description="Cap on generated tokens per answer")
@@ -72,6 +110,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("HF_HUB_OFFLINE", "WB_OFFLINE"),
         description="Never try the Hugging Face Hub",
     )
+    gradio_temp_dir: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("GRADIO_TEMP_DIR", "WB_GRADIO_TEMP_DIR"),
+        description="Gradio's upload folder (default: <tmp>/gradio); public mode reads uploads only there",
+    )
 
     @property
     def on_spaces(self) -> bool:
@@ -79,8 +122,11 @@ class Settings(BaseSettings):
 
     @property
     def is_public(self) -> bool:
-        """True when people other than this machine's user can reach the server."""
-        return self.share or self.on_spaces or self.host not in {"127.0.0.1", "localhost", "::1"}
+        """True when people other than this machine's user can reach the server: a share link,
+        Spaces, a non-loopback host, or a login (a password means other people are expected,
+        e.g. behind a reverse proxy on 127.0.0.1)."""
+        loopback = self.host in {"127.0.0.1", "localhost", "::1"}
+        return self.share or self.on_spaces or not loopback or self.auth is not None
 
     def auth_pair(self) -> tuple[str, str] | None:
         if self.auth is None:
