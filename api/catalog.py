@@ -23,7 +23,8 @@ from api.errors import ApiError, model_not_found, unavailable
 from backends import registry
 from backends.base import BackendError, ChatModel, Delta, GenParams, Message, ToolSpec, Usage
 from backends.llama_cpp import LlamaChat
-from backends.models import EMBEDDER_ID, list_ggufs
+from backends.model_policy import ModelRefPolicy
+from backends.models import EMBEDDER_ID
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,7 @@ class Catalog:
         self.deps = deps
         self.settings = deps.settings
         self.extra = dict(extra or {})
+        self.policy = ModelRefPolicy.from_settings(self.settings)
         self._chats: dict[str, ChatModel] = {}
         self._lock = threading.Lock()
 
@@ -120,7 +122,7 @@ class Catalog:
     def _local(self) -> dict[str, str]:
         """id -> GGUF ref (a shipped name, or a path in the models dir)."""
         out = {}
-        for choice in list_ggufs(Path(self.settings.models_dir)):
+        for choice in self.policy.offered_ggufs():  # public mode: names only, no symlinks out
             ref = choice.ref
             out[Path(ref).name if ("/" in ref or ref.endswith(".gguf")) else ref] = ref
         return out

@@ -103,9 +103,10 @@ def prepare(request: JobRequest) -> tuple[LabelledData, LabelledData]:
 class FinetuneJobs:
     """The job runner: one worker thread, a FIFO queue, status by job id."""
 
-    def __init__(self, out_dir: Path, *, offline: bool = True, threads: int = 1) -> None:
+    def __init__(self, out_dir: Path, *, offline: bool = True, threads: int = 1, policy: Any = None) -> None:
         self.out_dir = Path(out_dir)
         self.offline = offline
+        self.policy = policy  # a ModelRefPolicy: which base models and files a request may name
         self.threads = threads
         self._jobs: dict[str, _Job] = {}
         self._queue: queue.Queue[_Job] = queue.Queue()
@@ -123,7 +124,11 @@ class FinetuneJobs:
             busy = {j.status.name for j in self._jobs.values() if not j.status.finished}
         if (self.out_dir / name).exists() or name in busy:
             raise DataError(f"A model named {name!r} already exists: pick another name.")
-        resolve_base(request.config.base_model, self.offline)  # ModelNotFound before queueing
+        resolve_base(request.config.base_model, self.offline, self.policy)  # ModelNotFound before queueing
+        if self.policy is not None and self.policy.public:  # uploads only, never a server path
+            self.policy.user_file(request.path, "training file")
+            if request.validation_path:
+                self.policy.user_file(request.validation_path, "validation file")
         train, dev = prepare(request)
         config = replace(request.config, threads=self.threads)
         job_id = uuid.uuid4().hex[:12]
@@ -264,8 +269,13 @@ def _status(settings: Any) -> BackendStatus:
 
 @register("finetune", "trainer", status=_status)
 def _factory(settings: Any, **_: Any) -> FinetuneJobs:
+    from backends.model_policy import ModelRefPolicy
+
     return FinetuneJobs(
-        Path(settings.data_dir) / "finetuned", offline=bool(settings.hf_hub_offline), threads=1
+        Path(settings.data_dir) / "finetuned",
+        offline=bool(settings.hf_hub_offline),
+        threads=1,
+        policy=ModelRefPolicy.from_settings(settings),
     )
 
 

@@ -69,7 +69,9 @@ class Cancelled(Exception):
     pass
 
 
-def resolve_base(ref: str, offline: bool) -> Path:
+def resolve_base(ref: str, offline: bool, policy: Any = None) -> Path:
+    """The base encoder's folder: the shipped one by its aliases, else a folder / Hub id
+    (through ``policy``, a ``ModelRefPolicy``, when the ref comes from a request)."""
     from backends import models
 
     aliases = {
@@ -81,6 +83,8 @@ def resolve_base(ref: str, offline: bool) -> Path:
     }
     if not ref or ref == SHIPPED_BASE or ref.lower() in aliases:
         return models.resolve_embedder(None, offline=offline)
+    if policy is not None:
+        return policy.hf_model(ref)
     return models.resolve_hf_model(ref, offline=offline)
 
 

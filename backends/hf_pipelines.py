@@ -478,10 +478,13 @@ def tokenizer_sources(settings: Any) -> list[tuple[str, str]]:
     return out
 
 
-def explore_hf_tokenizer(ref: str, text: str, *, offline: bool) -> dict[str, Any]:
+def explore_hf_tokenizer(ref: str | Path, text: str, *, offline: bool) -> dict[str, Any]:
+    """``ref``: a folder, or a Hub id (resolved here; callers with a request's ref resolve it
+    through the model policy first and pass the folder)."""
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(resolve_hf_model(ref, offline=offline)))
+    folder = ref if isinstance(ref, Path) else resolve_hf_model(ref, offline=offline)
+    tok = AutoTokenizer.from_pretrained(str(folder))
     ids = tok(text)["input_ids"]
     pieces = tok.convert_ids_to_tokens(ids)
     template = "(this tokenizer has no chat template: it belongs to an encoder, not a chat model)"
@@ -499,8 +502,13 @@ def explore_hf_tokenizer(ref: str, text: str, *, offline: bool) -> dict[str, Any
 def explore_tokenizer(settings: Any, key: str, text: str) -> dict[str, Any]:
     """Tokens with ids, special tokens, count and a rendered chat template for ``key``
     ("hf:<folder or Hub id>", "gguf:<shipped name or path>", or a bare folder / Hub id)."""
+    from backends.model_policy import ModelRefPolicy
+
     if key.startswith("gguf:"):
         from backends.llm_tasks import explore_gguf_tokenizer
 
         return explore_gguf_tokenizer(settings, key[5:], text, SAMPLE_CONVERSATION)
-    return explore_hf_tokenizer(key.removeprefix("hf:"), text, offline=settings.hf_hub_offline)
+    policy = ModelRefPolicy.from_settings(settings)
+    offered = [k.removeprefix("hf:") for _label, k in tokenizer_sources(settings)] if policy.public else []
+    folder = policy.hf_model(key.removeprefix("hf:"), offered)
+    return explore_hf_tokenizer(folder, text, offline=settings.hf_hub_offline)

@@ -31,7 +31,8 @@ from backends.base import (
     to_openai_messages,
 )
 from backends.llama_gguf import check_gguf, probe_load
-from backends.models import QWEN, SHIPPED_GGUFS, package_dir, resolve_gguf
+from backends.model_policy import ModelRefPolicy
+from backends.models import QWEN, SHIPPED_GGUFS, package_dir
 from backends.registry import register
 from backends.tool_text import TextToolCallFilter
 
@@ -63,9 +64,12 @@ class LlamaRuntime:
         self._models: dict[tuple, LoadedModel] = {}
         self._lock = threading.Lock()
         self._probed: set[tuple] = set()  # (path, size, mtime) that loaded fine in a subprocess
+        self.policy = ModelRefPolicy.from_settings(settings)
 
     def resolve(self, ref: str) -> Path:
-        return resolve_gguf(ref, data_dir=self.settings.data_dir, models_dir=self.settings.models_dir)
+        """The file for a model ref, by the one policy (public mode: names only, no paths;
+        ``hf:owner/repo/file.gguf`` from the Hub cache or, when allowed, a capped download)."""
+        return self.policy.gguf(ref)
 
     def get(self, ref: str, *, n_ctx: int | None = None, n_threads: int | None = None) -> LoadedModel:
         path = self.resolve(ref)

@@ -22,7 +22,6 @@ from typing import Any
 from backends.base import BackendError, GenParams, Message
 from backends.llama_cpp import LlamaRuntime, LoadedModel
 from backends.llama_gguf import check_gguf, model_card
-from backends.models import list_ggufs
 from backends.registry import register
 
 log = logging.getLogger(__name__)
@@ -88,35 +87,21 @@ class LocalLlama:
 
     # ------------------------------------------------------------------ models
     def choices(self) -> list[tuple[str, str]]:
-        """(label, ref) for the dropdown: shipped models, then *.gguf in the models dir."""
-        return [(c.label, c.ref) for c in list_ggufs(self.settings.models_dir)]
+        """(label, ref) for the dropdown: shipped models, then *.gguf in the models dir (public
+        mode: only those the model policy accepts, e.g. no symlinks out of the dir)."""
+        return [(c.label, c.ref) for c in self.runtime.policy.offered_ggufs()]
 
     def default_ref(self) -> str:
         return self.settings.local_model
 
     def hub_path(self, ref: str) -> str:
-        """``hf:owner/repo/file.gguf`` -> a local path (downloaded once into the HF cache);
-        any other ref is returned as it is. Offline, it says so instead of trying."""
-        if not ref.startswith("hf:"):
-            return ref
-        repo, _, filename = ref[3:].strip().rpartition("/")
-        if repo.count("/") != 1 or not filename.endswith(".gguf"):
-            raise BackendError("Write a Hub model as hf:owner/repo/file.gguf.")
-        from huggingface_hub import hf_hub_download
-
-        try:
-            return hf_hub_download(repo, filename, local_files_only=self.settings.hf_hub_offline)
-        except Exception as exc:
-            if self.settings.hf_hub_offline:
-                raise BackendError(
-                    f"Offline (HF_HUB_OFFLINE is set) and {repo}/{filename} is not in the local "
-                    "Hugging Face cache. Go online once, or download the .gguf into the models folder."
-                ) from None
-            raise BackendError(f"Could not download {repo}/{filename} from the Hub: {exc}") from None
+        """``hf:owner/repo/file.gguf`` -> a local path (from the HF cache, or downloaded when the
+        model policy allows it); any other ref is returned as it is."""
+        return str(self.runtime.resolve(ref)) if ref.startswith("hf:") else ref
 
     def card(self, ref: str) -> dict[str, str]:
         """The model card from the GGUF header; BackendError when the file is unusable."""
-        path = self.runtime.resolve(self.hub_path(ref.strip()))
+        path = self.runtime.resolve(ref.strip())
         return {"file": path.name, **model_card(check_gguf(path))}
 
     def _switch(self, ref: str) -> None:
@@ -139,7 +124,7 @@ class LocalLlama:
         n_threads: int | None = None,
     ) -> Iterator[LocalDelta]:
         """Stream an answer; the last delta carries :class:`LocalStats`."""
-        ref = self.hub_path(ref.strip())
+        ref = ref.strip()  # the runtime resolves it by the model policy (hf: refs included)
         max_tokens = max(1, min(params.max_new_tokens, self.settings.max_new_tokens))
         self._switch(ref)
         with self.runtime.use(ref, n_ctx=n_ctx, n_threads=n_threads) as model:

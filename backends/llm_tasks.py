@@ -244,9 +244,9 @@ def explore_gguf_tokenizer(settings: Any, ref: str, text: str, conversation: lis
     from llama_cpp import Llama
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    from backends.models import resolve_gguf
+    from backends.model_policy import ModelRefPolicy
 
-    path = str(resolve_gguf(ref, data_dir=settings.data_dir, models_dir=settings.models_dir))
+    path = str(ModelRefPolicy.from_settings(settings).gguf(ref))
     if path not in _VOCABS:
         _VOCABS[path] = Llama(model_path=path, vocab_only=True, verbose=False)
     llama = _VOCABS[path]

@@ -32,7 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import BackendError
-from backends.models import SHIPPED_GGUFS, resolve_gguf, resolve_hf_model, shipped_gguf_path
+from backends.models import (
+    SHIPPED_GGUFS,
+    GGUFChoice,
+    list_ggufs,
+    resolve_gguf,
+    resolve_hf_model,
+    shipped_gguf_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +107,14 @@ class ModelRefPolicy:
         return sorted(
             p.name for p in self.models_dir.glob("*.gguf") if p.is_file() and _inside(p, self.models_dir)
         )
+
+    def offered_ggufs(self) -> list[GGUFChoice]:
+        """What pickers and ``/v1/models`` list: ``list_ggufs`` less what public mode refuses."""
+        choices = list_ggufs(self.models_dir)
+        if not self.public:
+            return choices
+        allowed = set(self.models_dir_ggufs())
+        return [c for c in choices if c.ref in allowed or c.ref in SHIPPED_GGUFS]
 
     def gguf(self, ref: str) -> Path:
         """The GGUF file for what a user typed (see the module docstring for the rules)."""

@@ -5,6 +5,8 @@ ships the weights -> the local Hugging Face cache -> the Hub, only when online. 
 is found, :class:`ModelNotFound` names everything that was tried and how to fix it.
 
 Nothing here imports torch, transformers or llama_cpp: this module only finds files.
+Which refs a *request* may name (public mode: no paths, no Hub unless allowed) is decided by
+``backends.model_policy.ModelRefPolicy``, which every surface calls before these functions.
 """
 
 from __future__ import annotations
@@ -192,11 +194,12 @@ class GGUFChoice:
 
 
 def list_ggufs(models_dir: Path) -> list[GGUFChoice]:
-    """Shipped models that are installed, then every *.gguf in the models dir."""
+    """Shipped models that are installed, then every *.gguf in the models dir, by file name
+    (``resolve_gguf`` finds names in the models dir; public mode accepts only names)."""
     out = [GGUFChoice(m.title, m.name) for m in (QWEN, SMOLLM2) if m.installed()]
     if models_dir.is_dir():
         for p in sorted(models_dir.glob("*.gguf")):
-            out.append(GGUFChoice(f"{p.name} (models dir)", str(p)))
+            out.append(GGUFChoice(f"{p.name} (models dir)", p.name))
     return out
 
 

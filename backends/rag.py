@@ -120,11 +120,20 @@ class RagEngine:
         if not self._synced:
             self.sync()
 
+    def _user_file(self, path: Any, what: str) -> Path:
+        """A file from a request: in public mode only from Gradio's upload folder (the same
+        answer as a missing file otherwise: no probing of the server's files)."""
+        from backends.model_policy import ModelRefPolicy
+
+        policy = ModelRefPolicy.from_settings(self.settings)
+        return policy.user_file(path, what) if policy.public else Path(path)
+
     def add_files(self, paths: Sequence[Path], progress: Progress | None = None) -> SyncReport:
         """Copy uploaded files into ``<kb>/uploads/`` and sync. Unsupported types are refused."""
         bad = [Path(p).name for p in paths if Path(p).suffix.lower() not in SUFFIXES]
         if bad:
             raise BackendError(f"Unsupported file type: {', '.join(bad)}. Use {', '.join(sorted(SUFFIXES))}.")
+        paths = [self._user_file(p, "uploaded file") for p in paths]
         dest = self.kb_dir / "uploads"
         dest.mkdir(parents=True, exist_ok=True)
         for p in paths:
@@ -267,7 +276,7 @@ class RagEngine:
         ``knowledge-base-eval.jsonl``); saves JSON and CSV under ``<data dir>/eval``."""
         from backends.rag_eval import evaluate, load_questions, save_report
 
-        path = path or self.kb_dir / "knowledge-base-eval.jsonl"
+        path = self._user_file(path, "question file") if path else self.kb_dir / "knowledge-base-eval.jsonl"
         if not Path(path).is_file():
             raise BackendError("No question file: upload a .jsonl file with question and keywords.")
         try:
