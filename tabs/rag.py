@@ -22,6 +22,7 @@ import gradio as gr
 from backends.base import BackendError, Message, Passage
 from guardrails import GuardrailConfig, TurnTaint, mask_pii
 from tabs import guard_ui
+from guardrails.rag_answer import guarded_answer, screened_passages  # one answer path: tab and /v1
 from tabs.guard_ui import Guard, GuardDeps, inert_urls, make_guard, shown
 
 log = logging.getLogger(__name__)
@@ -97,60 +98,11 @@ def _check_question(message: str) -> str:
 GUARD_TITLE = "Guardrails"
 
 
-def _screen(g: Guard, turn: TurnTaint) -> Callable[[list[Passage]], list[Passage]]:
-    """Check each retrieved passage before it is shown or put into the prompt: personal data
-    masked, flagged instructions quoted as data (or the passage left out when it is refused)."""
-
-    def screen(passages: list[Passage]) -> list[Passage]:
-        out = []
-        for p in passages:
-            res = g.result(
-                g.guard.check_retrieved(p.text, turn=turn, source=p.source), f"Document {p.source}"
-            )
-            if res.allowed:
-                out.append(replace(p, text=res.text))
-        return out
-
-    return screen
-
-
 def _mask_rows(rows: list[list[Any]], g: Guard) -> list[list[Any]]:
     """The inspector's chunk previews with personal data masked (patterns only: it is fast)."""
     if "retrieved" not in g.config.pii_where:
         return rows
     return [[*r[:-1], mask_pii(str(r[-1]), g.config.pii_kinds)[0]] for r in rows]
-
-
-def guarded_answer(
-    engine: Engine, message: str, prior: Sequence[Message], g: Guard, k: int = 5, use_mmr: bool = False
-) -> Iterator[tuple[str, Any]]:
-    """``engine.answer`` behind the guardrails. Yields ("refused", text), or ("input", the
-    question as the model gets it), ("query", str),
-    ("search", SearchResult), ("text", answer so far, safe to show) ..., ("final", answer)."""
-    inp = g.result(g.guard.check_input(message), "Your question")
-    if not inp.allowed:
-        yield "refused", inp.text
-        return
-    yield "input", inp.text
-    answer, passages = "", []
-    for kind, value in engine.answer(
-        inp.text, prior, k=int(k), use_mmr=bool(use_mmr), screen=_screen(g, TurnTaint())
-    ):
-        if kind == "search":
-            passages = value.passages
-            yield kind, value
-        elif kind == "text":
-            answer += value
-            yield "text", g.partial.check_output(answer, final=False).text
-        else:
-            yield kind, value
-    if not answer:
-        yield "final", ""
-        return
-    out = g.result(g.guard.check_output(answer), "Answer")
-    if out.allowed:
-        g.note(g.grounding(out.text, [p.text for p in passages]))
-    yield "final", out.text
 
 
 def _guard_message(g: Guard) -> list[gr.ChatMessage]:
@@ -259,13 +211,18 @@ def api_chat(
     yield out
 
 
-def retrieve_json(engine: Engine, question: str, k: int = 5) -> list[dict[str, Any]]:
+def retrieve_json(
+    engine: Engine, question: str, k: int = 5, guard_deps: GuardDeps | None = None
+) -> list[dict[str, Any]]:
+    """The passages for ``question`` as data (the ``rag_retrieve`` event and MCP tool), screened
+    by the server's guardrail policy like every retrieved passage (``screened_passages``)."""
     question = _check_question(question)
     k = max(1, min(int(k or 5), 50))
     try:
         passages = engine.retrieve(question, k=k)
     except Exception as exc:
         raise _user_error(exc) from exc
+    passages = screened_passages(passages, make_guard(GuardrailConfig(), guard_deps))
     return [{"source": p.source, "doc_type": p.doc_type, "text": p.text, "score": p.score} for p in passages]
 
 
@@ -423,7 +380,7 @@ def build(get_engine: Callable[[], Engine], guard_deps: GuardDeps | None = None)
         files.upload(on_upload, inputs=files, outputs=sync_out, api_name=False, concurrency_id="rag_store")
 
         def rag_retrieve(question: str, k: int = 5) -> list[dict]:
-            return retrieve_json(get_engine(), question, k)
+            return retrieve_json(get_engine(), question, k, guard_deps)
 
         search_btn.click(rag_retrieve, inputs=[search_q, k], outputs=search_out, api_name="rag_retrieve")
         map_btn.click(lambda v: store_map(get_engine(), v), inputs=qvec, outputs=plot, api_name=False)
