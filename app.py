@@ -93,17 +93,29 @@ class Deps:
     def status(self) -> Sequence[BackendStatus]:
         return registry.all_status(self.settings)
 
+    def guard_deps(self) -> object:
+        """What every surface's guardrails need: the server's policy (``WB_GUARD_*``), the
+        embedder (denied topics, grounding) and the NER backend (names), the last two created
+        on the first request that needs them. Used by the chat tabs, ``/v1`` and MCP tools."""
+        from guardrails import entities_from_task
+        from guardrails.server_policy import policy_from_settings
+        from guardrails.session import GuardDeps
+
+        with self._lock:
+            if ("guard", "policy") not in self._cache:
+                self._cache[("guard", "policy")] = policy_from_settings(self.settings)
+            policy = self._cache[("guard", "policy")]
+        return GuardDeps(
+            embedder=self.embedder, entities=lambda: entities_from_task(self.task("ner")), policy=policy
+        )
+
 
 # One function per tab: each builds its tab from the shared deps. ---------------------
 
 
 def _guard_deps(deps: Deps) -> object:
-    """The guardrails' backends for the chat tabs: the embedder (denied topics, grounding) and
-    the NER backend (names), both created on the first request that needs them."""
-    from guardrails import entities_from_task
-    from tabs.guard_ui import GuardDeps
-
-    return GuardDeps(embedder=deps.embedder, entities=lambda: entities_from_task(deps.task("ner")))
+    """The guardrails' backends and the server's policy for the chat tabs (``Deps.guard_deps``)."""
+    return deps.guard_deps()
 
 
 def _local_tab(deps: Deps) -> None:

@@ -20,10 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from api.errors import ApiError, model_not_found, unavailable
+from api.guarded import GuardedChat, paragraph_cut, released
 from backends import registry
 from backends.base import BackendError, ChatModel, Delta, GenParams, Message, ToolSpec, Usage
 from backends.llama_cpp import LlamaChat
 from backends.model_policy import ModelRefPolicy
+from guardrails import TurnTaint
+from guardrails.server_policy import policy_from_settings
+from guardrails.session import GuardDeps, server_guard
 from backends.models import EMBEDDER_ID
 
 log = logging.getLogger(__name__)
@@ -46,19 +50,25 @@ class RagChat:
     """The ``rag`` model: answers the last user message from the knowledge base; the sources
     follow the answer.
 
-    With the app's RAG engine (it has ``answer()``) its own pipeline runs: condense the
-    follow-up, hybrid search, grounded prompt. A bare retriever gets a plain "answer from these
-    passages" prompt for ``chat``. Token counts: completion = streamed pieces; the engine does
-    not report its prompt size, so ``prompt_tokens`` is 0 there.
+    With the app's RAG engine (it has ``answer()``) it runs the RAG tab's own guarded path
+    (``guardrails.rag_answer.guarded_answer``: question checked and masked, every passage
+    screened before the prompt, answer sanitized) with the server's policy. A bare retriever
+    gets a plain "answer from these passages" prompt, its passages screened the same way and
+    its answer guarded by :class:`~api.guarded.GuardedChat`. Token counts: completion =
+    streamed pieces; the engine does not report its prompt size, so ``prompt_tokens`` is 0.
     """
 
     supports_tools = False
     model_id = RAG_MODEL
+    guarded = True  # the catalog does not wrap it again
 
-    def __init__(self, engine: Any, chat: Callable[[], ChatModel], k: int = 4) -> None:
+    def __init__(
+        self, engine: Any, chat: Callable[[], ChatModel], k: int = 4, guard_deps: GuardDeps | None = None
+    ) -> None:
         self.engine = engine
         self.chat = chat
         self.k = k
+        self.guard_deps = guard_deps
 
     def stream(
         self, messages: Sequence[Message], *, tools: Sequence[ToolSpec] = (), params: GenParams = GenParams()
@@ -73,23 +83,36 @@ class RagChat:
             yield from self._plain_answer(question, history, params)
 
     def _engine_answer(self, question: str, history: list[Message], params: GenParams) -> Iterator[Delta]:
+        from guardrails.rag_answer import guarded_answer
+
+        g = server_guard(self.guard_deps)
         sources: list[str] = []
-        n = 0
-        for kind, value in self.engine.answer(question, history, max_new_tokens=params.max_new_tokens):
+        sent, n = "", 0
+        for kind, value in guarded_answer(self.engine, question, history, g, k=self.k):
+            if kind == "refused":
+                yield Delta(text=value)
+                break
             if kind == "search":
                 sources = sorted({p.source for p in value.passages})
-            elif kind == "text" and value:
-                n += 1
-                yield Delta(text=value)
+            elif kind in ("text", "final"):  # ``value``: the checked answer so far
+                ready = value if kind == "final" else value[: paragraph_cut(value)]
+                new = released(sent, ready)
+                if new:
+                    n += 1
+                    sent += new
+                    yield Delta(text=new)
         yield from self._sources(sources)
         yield Delta(usage=Usage(0, n), finish_reason="stop")
 
     def _plain_answer(self, question: str, history: list[Message], params: GenParams) -> Iterator[Delta]:
-        passages = self.engine.retrieve(question, k=self.k)
+        from guardrails.rag_answer import screen_passages
+
+        g = server_guard(self.guard_deps)
+        passages = screen_passages(g, TurnTaint())(self.engine.retrieve(question, k=self.k))
         context = "\n\n".join(f"[{i}] ({p.source}) {p.text}" for i, p in enumerate(passages, 1))
         convo = [Message("system", RAG_PROMPT + context), *history, Message("user", question)]
         final: Delta | None = None
-        for delta in self.chat().stream(convo, params=params):
+        for delta in GuardedChat(self.chat(), self.guard_deps).stream(convo, params=params):
             if delta.usage is not None or delta.finish_reason:
                 final = delta
                 continue
@@ -115,6 +138,8 @@ class Catalog:
         self.settings = deps.settings
         self.extra = dict(extra or {})
         self.policy = ModelRefPolicy.from_settings(self.settings)
+        make = getattr(deps, "guard_deps", None)  # the app's Deps: its embedder, NER and policy
+        self.guard_deps = make() if callable(make) else GuardDeps(policy=policy_from_settings(self.settings))
         self._chats: dict[str, ChatModel] = {}
         self._lock = threading.Lock()
 
@@ -156,15 +181,19 @@ class Catalog:
 
     # ------------------------------------------------------------------ lookup
     def chat(self, model_id: str) -> ChatModel:
-        """The chat backend for ``model_id``; 404 if unknown, 503 if it cannot be built."""
+        """The chat backend for ``model_id`` behind the server's guardrail policy; 404 if
+        unknown, 503 if it cannot be built."""
         if model_id in self.extra:
-            return self.extra[model_id]
+            return self._guarded(self.extra[model_id])
         with self._lock:
             if model_id in self._chats:
                 return self._chats[model_id]
-        model = self._build_chat(model_id)
+        model = self._guarded(self._build_chat(model_id))
         with self._lock:
             return self._chats.setdefault(model_id, model)
+
+    def _guarded(self, model: Any) -> Any:
+        return model if getattr(model, "guarded", False) else GuardedChat(model, self.guard_deps)
 
     def _build_chat(self, model_id: str) -> ChatModel:
         local = self._local()
@@ -176,7 +205,7 @@ class Catalog:
             if model_id == RAG_MODEL:
                 rag = self._rag()
                 if rag is not None:
-                    return RagChat(rag, self.deps.chat)
+                    return RagChat(rag, self.deps.chat, guard_deps=self.guard_deps)
         except (registry.UnknownBackend, BackendError) as exc:
             raise unavailable(f"The model {model_id!r} cannot be used right now: {exc}") from None
         valid = [m.id for m in self.models() if m.kind == "chat"]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from guardrails.core import GuardrailConfig, Guardrails, GuardResult
+from guardrails.injection import InjectionVerdict, detect_injection
 from guardrails.pii import EntityFinder
 from guardrails.server_policy import tighten
 
@@ -156,3 +157,24 @@ def notes_markdown(notes: Iterable[str]) -> str:
     if not unique:
         return ""
     return "**Guardrails**\n" + "\n".join(f"- {n}" for n in unique)
+
+
+# From the user these are normal ("send 50 EUR to my account now"); from pasted material they
+# are not, but the user is the one asking: only the other untrusted-content rules count.
+_USER_MAY_ASK = "asks to call a tool or take an action"
+
+
+def message_taint(text: str) -> InjectionVerdict | None:
+    """A verdict that taints the turn when the user's message carries injected material (a
+    pasted document with hidden comments, fake role markers, notes to the AI ...): such a turn
+    never runs a side-effect tool. A plain request to act ("book a flight") does not count."""
+    reasons = list(detect_injection(text, "user").reasons)
+    reasons += [r for r in detect_injection(text, "retrieved").reasons if r != _USER_MAY_ASK]
+    reasons = list(dict.fromkeys(reasons))
+    return InjectionVerdict(True, tuple(reasons), "your message") if reasons else None
+
+
+def server_guard(deps: GuardDeps | None, *, grounding: bool = False) -> Guard:
+    """A ``Guard`` with exactly the server's policy: ``/v1``, MCP tools and other surfaces
+    without an accordion (the defaults when no policy is configured)."""
+    return make_guard((deps.policy if deps else None) or GuardrailConfig(), deps, grounding=grounding)

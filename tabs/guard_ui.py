@@ -19,14 +19,13 @@ from guardrails import (
     DEFAULT_REFUSAL,
     PLACES,
     GuardrailConfig,
-    InjectionVerdict,
-    detect_injection,
     sanitize_output,
 )
 from guardrails.session import (  # noqa: F401  (re-exported: the tabs import them from here)
     Guard,
     GuardDeps,
     make_guard,
+    message_taint,
     notes_markdown,
     result_notes,
 )
@@ -49,21 +48,6 @@ KIND_LABELS = {
 }
 # Names are opt-in (guardrails.DEFAULT_KINDS); the pattern kinds are on.
 DEFAULT_KINDS: tuple[str, ...] = tuple(k for k in KIND_LABELS if k in GuardrailConfig.pii_kinds)
-# From the user these are normal ("send 50 EUR to my account now"); from pasted material they
-# are not, but the user is the one asking: only the other untrusted-content rules count.
-_USER_MAY_ASK = "asks to call a tool or take an action"
-
-
-def message_taint(text: str) -> InjectionVerdict | None:
-    """A verdict that taints the turn when the user's message carries injected material (a
-    pasted document with hidden comments, fake role markers, notes to the AI ...): such a turn
-    never runs a side-effect tool. A plain request to act ("book a flight") does not count."""
-    reasons = list(detect_injection(text, "user").reasons)
-    reasons += [r for r in detect_injection(text, "retrieved").reasons if r != _USER_MAY_ASK]
-    reasons = list(dict.fromkeys(reasons))
-    return InjectionVerdict(True, tuple(reasons), "your message") if reasons else None
-
-
 def shown(text: str) -> str:
     """Text safe to show in a Chatbot (no HTML, no images, no external links)."""
     return sanitize_output(text).text

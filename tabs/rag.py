@@ -23,6 +23,7 @@ from backends.base import BackendError, Message, Passage
 from guardrails import GuardrailConfig, TurnTaint, mask_pii
 from tabs import guard_ui
 from guardrails.rag_answer import guarded_answer, screened_passages  # one answer path: tab and /v1
+from guardrails.session import server_guard
 from tabs.guard_ui import Guard, GuardDeps, inert_urls, make_guard, shown
 
 log = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ def retrieve_json(
         passages = engine.retrieve(question, k=k)
     except Exception as exc:
         raise _user_error(exc) from exc
-    passages = screened_passages(passages, make_guard(GuardrailConfig(), guard_deps))
+    passages = screened_passages(passages, server_guard(guard_deps))
     return [{"source": p.source, "doc_type": p.doc_type, "text": p.text, "score": p.score} for p in passages]
 
 
