@@ -87,7 +87,9 @@ class Settings(BaseSettings):
         True, description="Answers render no HTML, images or links to hosts outside the allow-list"
     )
     guard_allowed_hosts: str = Field("", description="Hosts answers may link to (comma-separated)")
-    guard_blocked_words: str = Field("", description="Words refused in messages and answers (comma-separated)")
+    guard_blocked_words: str = Field(
+        "", description="Words refused in messages and answers (comma-separated)"
+    )
     guard_blocked_patterns: str = Field(
         "", description="Regexes refused in messages and answers (JSON list, or one per line)"
     )

@@ -25,10 +25,10 @@ from backends import registry
 from backends.base import BackendError, ChatModel, Delta, GenParams, Message, ToolSpec, Usage
 from backends.llama_cpp import LlamaChat
 from backends.model_policy import ModelRefPolicy
+from backends.models import EMBEDDER_ID
 from guardrails import TurnTaint
 from guardrails.server_policy import policy_from_settings
 from guardrails.session import GuardDeps, server_guard
-from backends.models import EMBEDDER_ID
 
 log = logging.getLogger(__name__)
 

@@ -100,7 +100,9 @@ def screen_messages(messages: Sequence[Message], g: Guard) -> tuple[list[Message
         elif m.role == "user" and "input" in cfg.pii_where:
             m = replace(m, content=mask_pii(m.content, cfg.pii_kinds, g.guard.entities)[0])
         elif m.role == "tool":
-            res = g.guard.check_tool_result(m.content, tool=m.name or "tool", turn=turn if i > last_user else None)
+            res = g.guard.check_tool_result(
+                m.content, tool=m.name or "tool", turn=turn if i > last_user else None
+            )
             m = replace(m, content=res.text if res.allowed else "[removed by the server's guardrails]")
         out.append(m)
     return out, turn, None

@@ -91,7 +91,9 @@ class ModelRefPolicy:
     # ------------------------------------------------------------------ refusals
     def refused(self, ref: str) -> ModelRefused:
         """The one answer for anything not offered: missing, not a GGUF, a path, outside."""
-        return ModelRefused(f"The model {_shown(ref)} is not available on this server. Pick one from the list.")
+        return ModelRefused(
+            f"The model {_shown(ref)} is not available on this server. Pick one from the list."
+        )
 
     def _no_hub(self, ref: str) -> ModelRefused:
         return ModelRefused(
@@ -130,7 +132,9 @@ class ModelRefPolicy:
             try:
                 path = shipped_gguf_path(shipped, self.data_dir)
             except BackendError as exc:
-                raise ModelRefused(f"The model {_shown(ref)} is not installed on this server ({exc}).") from None
+                raise ModelRefused(
+                    f"The model {_shown(ref)} is not installed on this server ({exc})."
+                ) from None
             if path is None:
                 raise ModelRefused(f"The model {_shown(ref)} is not installed on this server.")
             return path

@@ -47,7 +47,9 @@ def policy_from_settings(settings: Any) -> GuardrailConfig:
         try:
             re.compile(p)
         except re.error as exc:
-            raise ValueError(f"WB_GUARD_BLOCKED_PATTERNS: {p!r} is not a valid regular expression: {exc}") from None
+            raise ValueError(
+                f"WB_GUARD_BLOCKED_PATTERNS: {p!r} is not a valid regular expression: {exc}"
+            ) from None
     injection = bool(getattr(settings, "guard_injection", True))
     return GuardrailConfig(
         pii_where=_csv(getattr(settings, "guard_pii_where", ",".join(PLACES)), PLACES),
@@ -60,7 +62,11 @@ def policy_from_settings(settings: Any) -> GuardrailConfig:
         refuse_user_injection=bool(getattr(settings, "guard_refuse_user_injection", False)),
         drop_flagged=bool(getattr(settings, "guard_drop_flagged", False)),
         sanitize_output=bool(getattr(settings, "guard_sanitize_output", True)),
-        allowed_hosts=tuple(h.strip().lower() for h in (getattr(settings, "guard_allowed_hosts", "") or "").split(",") if h.strip()),
+        allowed_hosts=tuple(
+            h.strip().lower()
+            for h in (getattr(settings, "guard_allowed_hosts", "") or "").split(",")
+            if h.strip()
+        ),
         max_input_chars=int(getattr(settings, "max_input_chars", GuardrailConfig.max_input_chars)),
     )
 

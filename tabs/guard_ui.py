@@ -48,6 +48,8 @@ KIND_LABELS = {
 }
 # Names are opt-in (guardrails.DEFAULT_KINDS); the pattern kinds are on.
 DEFAULT_KINDS: tuple[str, ...] = tuple(k for k in KIND_LABELS if k in GuardrailConfig.pii_kinds)
+
+
 def shown(text: str) -> str:
     """Text safe to show in a Chatbot (no HTML, no images, no external links)."""
     return sanitize_output(text).text

@@ -16,6 +16,7 @@ from typing import Any
 import gradio as gr
 
 from backends.base import TaskResult
+from guardrails import sanitize_output
 from tabs import pipelines_hood
 from tabs import pipelines_logic as L
 
@@ -137,6 +138,17 @@ def _batch(
     )
 
 
+def safe_text(result: Any) -> Any:
+    """Generated text (summaries, translations, answers) as every surface shows model output:
+    no raw HTML, images or external links (these events are also MCP tools, whose clients
+    render markdown). Structured results (labels, entities) pass unchanged."""
+    if isinstance(result, str):
+        return sanitize_output(result).text
+    if isinstance(result, tuple):
+        return tuple(safe_text(r) for r in result)
+    return result
+
+
 def build(
     choices: Choices,
     backend: Callable[[str, str], Any],
@@ -147,7 +159,7 @@ def build(
         @functools.wraps(fn)  # keeps the parameter names for the API page
         def call(*args: Any) -> Any:
             try:
-                return fn(*args)
+                return safe_text(fn(*args))
             except gr.Error:
                 raise
             except (ValueError, RuntimeError, OSError, LookupError) as exc:  # LookupError: no backend

@@ -13,17 +13,16 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from backends.base import BackendError, Message, Passage
-from guardrails import GuardrailConfig, TurnTaint, mask_pii
-from tabs import guard_ui
+from guardrails import GuardrailConfig, mask_pii
 from guardrails.rag_answer import guarded_answer, screened_passages  # one answer path: tab and /v1
 from guardrails.session import server_guard
+from tabs import guard_ui
 from tabs.guard_ui import Guard, GuardDeps, inert_urls, make_guard, shown
 
 log = logging.getLogger(__name__)
