@@ -88,17 +88,20 @@ class RagChat:
         g = server_guard(self.guard_deps)
         sources: list[str] = []
         sent, n = "", 0
-        for kind, value in guarded_answer(self.engine, question, history, g, k=self.k):
+        answer = guarded_answer(
+            self.engine, question, history, g, k=None, use_mmr=None, max_new_tokens=params.max_new_tokens
+        )
+        for kind, value in answer:
             if kind == "refused":
                 yield Delta(text=value)
                 break
             if kind == "search":
                 sources = sorted({p.source for p in value.passages})
             elif kind in ("text", "final"):  # ``value``: the checked answer so far
+                n += kind == "text"  # a streamed piece of the model's answer
                 ready = value if kind == "final" else value[: paragraph_cut(value)]
                 new = released(sent, ready)
                 if new:
-                    n += 1
                     sent += new
                     yield Delta(text=new)
         yield from self._sources(sources)

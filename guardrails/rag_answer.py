@@ -43,7 +43,13 @@ def screened_passages(passages: Sequence[Passage], g: Guard) -> list[Passage]:
 
 
 def guarded_answer(
-    engine: Any, message: str, prior: Sequence[Message], g: Guard, k: int = 5, use_mmr: bool = False
+    engine: Any,
+    message: str,
+    prior: Sequence[Message],
+    g: Guard,
+    k: int | None = 5,
+    use_mmr: bool | None = False,
+    **answer_kw: Any,
 ) -> Iterator[tuple[str, Any]]:
     """``engine.answer`` behind the guardrails. Yields ("refused", text), or ("input", the
     question as the model gets it), ("query", str),
@@ -54,9 +60,11 @@ def guarded_answer(
         return
     yield "input", inp.text
     answer, passages = "", []
-    for kind, value in engine.answer(
-        inp.text, prior, k=int(k), use_mmr=bool(use_mmr), screen=screen_passages(g, TurnTaint())
-    ):
+    if k is not None:  # None: the engine's own defaults (the /v1 rag model)
+        answer_kw["k"] = int(k)
+    if use_mmr is not None:
+        answer_kw["use_mmr"] = bool(use_mmr)
+    for kind, value in engine.answer(inp.text, prior, screen=screen_passages(g, TurnTaint()), **answer_kw):
         if kind == "search":
             passages = value.passages
             yield kind, value

@@ -244,8 +244,9 @@ def test_spaces_binds_all_interfaces_without_share_and_with_short_queues():
 
 def test_rag_chat_uses_the_engines_own_answer_pipeline():
     class Engine:
-        def answer(self, question, history, *, max_new_tokens=384):
+        def answer(self, question, history, *, max_new_tokens=384, screen=None):
             self.seen = (question, list(history), max_new_tokens)
+            self.screened = screen  # the guarded answer path screens passages (guardrails.rag_answer)
             yield "query", question
             yield "search", SimpleNamespace(passages=[Passage("t", "b.md"), Passage("u", "a.md")])
             yield "text", "In "
@@ -256,7 +257,7 @@ def test_rag_chat_uses_the_engines_own_answer_pipeline():
     history = [Message("system", "x"), hi, hello, Message("user", "Where?")]
     deltas = list(RagChat(engine, lambda: None).stream(history, params=GenParams(max_new_tokens=9)))
     assert "".join(d.text for d in deltas) == "In Rotterdam.\n\nSources: a.md, b.md"
-    assert engine.seen == ("Where?", [hi, hello], 9)
+    assert engine.seen == ("Where?", [hi, hello], 9) and engine.screened is not None
     assert deltas[-1].usage.completion_tokens == 2
 
 
