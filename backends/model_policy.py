@@ -24,6 +24,7 @@ The size cap also holds in local mode: a typo must not start a 40 GB download.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import tempfile
 from collections.abc import Iterable
@@ -153,13 +154,13 @@ class ModelRefPolicy:
             return Path(hf_hub_download(repo, filename, local_files_only=True))
         except Exception:
             pass
+        if not self.allow_hub:
+            raise self._no_hub(ref)
         if self.offline:
             raise ModelRefused(
                 f"Offline (HF_HUB_OFFLINE is set) and {repo}/{filename} is not in the local "
                 "Hugging Face cache. Go online once, or download the .gguf into the models folder."
             )
-        if not self.allow_hub:
-            raise self._no_hub(ref)
         self._check_size(ref, self._hub_file_size(repo, filename))
         try:
             return Path(hf_hub_download(repo, filename))
@@ -204,8 +205,12 @@ class ModelRefPolicy:
         cached = _hf_cache(ref)
         if cached is not None:
             return cached
-        if self.offline or not self.allow_hub:
-            raise self._no_hub(ref) if not self.offline else self.refused(ref)
+        if not self.allow_hub:
+            raise self._no_hub(ref)
+        if self.offline:
+            raise ModelRefused(
+                f"Offline (HF_HUB_OFFLINE is set) and {_shown(ref)} is not in the local cache."
+            )
         self._check_size(ref, self._hub_repo_size(ref))
         try:
             return resolve_hf_model(ref, offline=False)
@@ -226,7 +231,7 @@ class ModelRefPolicy:
     def user_file(self, path: Any, what: str = "file") -> Path:
         """A file a request hands in (an upload). Public mode: only from the upload folder;
         anything else gets the same answer as a missing file."""
-        p = Path(getattr(path, "name", path) or "")
+        p = Path(path if isinstance(path, (str, os.PathLike)) else getattr(path, "name", "") or "")
         ok = p.name and p.is_file() and (not self.public or (self.upload_dir and _inside(p, self.upload_dir)))
         if not ok:
             if self.public:
