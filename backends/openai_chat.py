@@ -103,7 +103,9 @@ class OpenAIChat:
         model: str,
         timeout: float = 30.0,
         max_retries: int = 1,
+        fixed_server: bool = False,
     ) -> None:
+        self.fixed_server = fixed_server  # public mode: visitors may not pick the server or key
         self.base_url = (base_url or "").strip() or None
         self.api_key = (api_key or "").strip() or None
         self.model_id = model
@@ -125,15 +127,26 @@ class OpenAIChat:
     def with_options(
         self, *, base_url: str | None = None, api_key: str | None = None, model: str | None = None
     ) -> OpenAIChat:
-        """The same backend with some options replaced (blank values keep the current ones)."""
+        """The same backend with some options replaced (blank values keep the current ones).
+
+        The configured key only ever goes to the configured server: another URL gets the key
+        typed with it, or none. In public mode (``fixed_server``) a visitor may not point the
+        app at another server or key at all (no requests to hosts the visitor picks)."""
+        base_url = (base_url or "").strip() or None
+        other_server = base_url is not None and base_url.rstrip("/") != (self.base_url or "").rstrip("/")
+        if self.fixed_server and (other_server or api_key):
+            raise BackendError(
+                "This server's chat backend is fixed by its operator: leave Server URL and API key blank."
+            )
         if not (base_url or api_key or model):
             return self
         return OpenAIChat(
             base_url=base_url or self.base_url,
-            api_key=api_key or self.api_key,
+            api_key=api_key or (None if other_server else self.api_key),
             model=model or self.model_id,
             timeout=self.timeout,
             max_retries=self.max_retries,
+            fixed_server=self.fixed_server,
         )
 
     def client(self) -> Any:
@@ -229,4 +242,5 @@ def _make_openai_chat(settings: Any, **deps: Any) -> OpenAIChat:
         model=settings.openai_model,
         timeout=settings.openai_timeout,
         max_retries=settings.openai_max_retries,
+        fixed_server=bool(getattr(settings, "is_public", False)),
     )

@@ -95,9 +95,12 @@ def make_model(chat_for: Callable[[str], ChatModel], config: ChatConfig) -> Chat
         raise gr.Error(str(exc)) from None
     with_options = getattr(model, "with_options", None)
     if with_options is not None:  # per-request server settings (OpenAI-compatible backend)
-        model = with_options(
-            base_url=config.base_url or None, api_key=config.api_key or None, model=config.model or None
-        )
+        try:
+            model = with_options(
+                base_url=config.base_url or None, api_key=config.api_key or None, model=config.model or None
+            )
+        except BackendError as exc:  # public mode: the server and key are the operator's
+            raise gr.Error(str(exc)) from None
     return model
 
 

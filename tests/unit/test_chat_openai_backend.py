@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace as NS
 
+import pytest
+
 from backends import registry
-from backends.base import Message, ToolCall
+from backends.base import BackendError, Message, ToolCall
 from backends.openai_chat import OpenAIChat, ToolCallAccumulator, openai_status, to_openai_messages
 from settings import Settings
 
@@ -58,7 +60,21 @@ def test_with_options_overrides_only_what_is_given():
     other = base.with_options(base_url="http://127.0.0.1:8080/v1", model="qwen")
     assert (other.base_url, other.api_key, other.model_id, other.timeout) == (
         "http://127.0.0.1:8080/v1",
-        "sk-secret",
+        None,  # the configured key never goes to a server the user typed
         "qwen",
         5,
     )
+    assert base.with_options(model="gpt-4o").api_key == "sk-secret"  # same server: same key
+
+
+def test_public_mode_fixes_the_server_and_key():
+    """Public mode: a visitor cannot make the app call a URL they pick, or send a key (README
+    Security: "nothing a visitor types reaches ... another server")."""
+    from settings import Settings
+
+    s = Settings(_env_file=None, share=True, auth="u:pw", openai_api_key="sk-secret", openai_model="m")
+    model = registry.create("chat", "openai", s)
+    for kw in ({"base_url": "http://169.254.169.254/v1"}, {"api_key": "sk-visitor"}):
+        with pytest.raises(BackendError, match="fixed by its operator"):
+            model.with_options(**kw)
+    assert model.with_options(model="m2").api_key == "sk-secret"
