@@ -166,3 +166,28 @@ def test_rag_model_uses_the_guarded_answer_path(tmp_path):
     assert EMAIL not in engine.prompt and engine.prompt != INJECTED
     assert "](https://evil.example" not in text and "<img" not in text and "planted.md" in text
     assert server_guard(deps, grounding=True).config == deps.policy
+
+
+def test_a_tab_whose_accordion_turns_masking_off_still_masks(tmp_path):
+    """The Local tab as wired: the accordion's values (nothing ticked) go through
+    ``config_from_ui``; the server policy in ``GuardDeps`` puts masking back."""
+    from tabs.local_chat import Limits, respond
+    from tests.unit.test_local_chat import ScriptedEngine
+
+    engine = ScriptedEngine(words=("ok",))
+    policy = policy_from_settings(_settings(tmp_path, guard_pii_where="input"))
+    ui = config_from_ui(pii_where=[], pii_kinds=[])
+    list(
+        respond(
+            engine,
+            Limits(),
+            f"I am {EMAIL}",
+            [],
+            "test",
+            guard_config=ui,
+            guard_deps=GuardDeps(policy=policy),
+        )
+    )
+    assert EMAIL not in engine.calls[-1][1][-1].content
+    list(respond(engine, Limits(), f"I am {EMAIL}", [], "test", guard_config=ui))  # no server policy
+    assert EMAIL in engine.calls[-1][1][-1].content  # the control: the session alone turned it off
