@@ -14,6 +14,9 @@ bare URLs counted as links because the browser's GFM renderer autolinks them).
     .venv/bin/python bench/redteam.py [--model obedient|local] [--json out.json]
     .venv/bin/python bench/redteam.py --through chat-tab   # tabs.chat as wired (default guardrails)
     .venv/bin/python bench/redteam.py --through rag-tab    # tabs.rag as wired (default guardrails)
+    .venv/bin/python bench/redteam.py --through v1         # /v1 over HTTP, the server's policy
+    .venv/bin/python bench/redteam.py --through v1-rag     # the /v1 rag model (planted documents)
+    .venv/bin/python bench/redteam.py --through mcp        # the MCP server (--mcp), rag_retrieve
 """
 
 from __future__ import annotations
@@ -233,16 +236,33 @@ def summarize(results: list[CaseResult]) -> dict[str, dict[str, int]]:
     return out
 
 
+def _through(surface: str) -> tuple[list[Case], str, list[CaseResult]]:
+    """(cases, summary key, results) of the red team through one surface, as wired."""
+    from bench import redteam_api, redteam_tabs
+
+    no_tools = [c for c in CASES if c.kind != "tool"]  # the cases a user or a document can bring
+    if surface == "mcp":
+        return CASES, "mcp", redteam_api.run_cases_mcp(CASES)
+    cases, key, run = {
+        "chat-tab": (CASES, "chat_tab", redteam_tabs.run_case_chat_tab),
+        "rag-tab": (no_tools, "rag_tab", redteam_tabs.run_case_rag_tab),
+        "v1": (CASES, "v1", redteam_api.run_case_v1),
+        "v1-rag": (no_tools, "v1_rag", redteam_api.run_case_v1_rag),
+    }[surface]
+    return cases, key, [run(c) for c in cases]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", choices=["obedient", "local"], default="obedient")
     p.add_argument("--json", type=Path, help="write every case result here")
     p.add_argument(
         "--through",
-        choices=["loop", "chat-tab", "rag-tab"],
+        choices=["loop", "chat-tab", "rag-tab", "v1", "v1-rag", "mcp"],
         default="loop",
         help="loop: tools.loop with and without guardrails; chat-tab: tabs.chat.respond / decide and "
-        "rag-tab: tabs.rag.respond, both as wired, with their default guardrails",
+        "rag-tab: tabs.rag.respond, both as wired, with their default guardrails; v1 / v1-rag / mcp: "
+        "the HTTP surfaces with the server's policy (bench/redteam_api.py)",
     )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -255,16 +275,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = ObedientModel()
     guard = Guardrails(GuardrailConfig())
     t0 = time.perf_counter()
-    if args.through in ("chat-tab", "rag-tab"):
-        from bench.redteam_tabs import run_case_chat_tab, run_case_rag_tab
-
-        if args.through == "chat-tab":
-            cases, key, run = CASES, "chat_tab", run_case_chat_tab
-        else:  # the RAG tab has no tools: the cases a user or a document can bring
-            cases, key, run = [c for c in CASES if c.kind != "tool"], "rag_tab", run_case_rag_tab
-        results = [run(c) for c in cases]
+    if args.through != "loop":
+        cases, key, results = _through(args.through)
         summary = {key: summarize([replace(r, guarded=True) for r in results])["guarded"]}
-        if args.through == "rag-tab":  # no tools in the RAG tab: no side effect is expected
+        if args.through in ("rag-tab", "v1-rag", "mcp"):  # no side-effect tools there: none expected
             summary[key]["benign_expected_side_effect_runs"] = 0
         print(f"{args.through}: {len(cases)} cases, model=obedient, {time.perf_counter() - t0:.1f} s")
         for k, v in summary[key].items():

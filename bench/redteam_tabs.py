@@ -69,23 +69,28 @@ def run_case_chat_tab(case: Case) -> CaseResult:
     return res
 
 
-def run_case_rag_tab(case: Case) -> CaseResult:
+def planted_engine(case: Case, model: Any) -> Any:
+    """The real ``RagEngine`` (its answer(): condense, prompt, screening hook) whose search
+    returns the case's planted documents and whose LLM is ``model``."""
     from types import SimpleNamespace
 
     from backends.base import Passage
     from backends.rag import RagEngine, SearchResult
-    from tabs import rag
 
-    res = CaseResult(case.name, case.kind, guarded=True)
-    model = ObedientModel()
-
-    class PlantedEngine(RagEngine):  # the real answer(): only the search is planted
+    class PlantedEngine(RagEngine):
         def search(self, query: str, k: int | None = None, *, use_mmr: bool | None = None) -> SearchResult:
             passages = [Passage(d, f"planted/{i}.md", "planted", 1.0) for i, d in enumerate(case.docs)]
             return SearchResult(query, passages, {}, [])
 
     settings = SimpleNamespace(kb_dir=".", data_dir=".", max_new_tokens=256)
-    engine = PlantedEngine(settings, embedder=lambda: None, chat=lambda: model)
+    return PlantedEngine(settings, embedder=lambda: None, chat=lambda: model)
+
+
+def run_case_rag_tab(case: Case) -> CaseResult:
+    from tabs import rag
+
+    res = CaseResult(case.name, case.kind, guarded=True)
+    engine = planted_engine(case, ObedientModel())
     history = deque(rag.respond(engine, case.user, [], k=4), maxlen=1)[0][0]
     shown = "\n\n".join(_text(_content(m)) for m in history if _role(m) == "assistant")
     notes = "\n".join(_text(_content(m)) for m in history if _title(m).startswith(rag.GUARD_TITLE))

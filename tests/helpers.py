@@ -126,3 +126,23 @@ def in_process_app(settings, deps=None, *, api: bool = False):
     finally:
         demo.close()
         deps.runtime.free_all()
+
+
+def mcp_session(url: str, action, headers: dict | None = None):
+    """Run ``await action(session)`` in an initialized MCP client session on ``url``."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    async def run():
+        async with streamablehttp_client(url, headers=headers) as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                return await action(session)
+
+    # In a thread of its own: the browser tests' sync Playwright keeps a loop running in the
+    # main thread for the whole session, and asyncio.run() refuses to start inside it.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, asyncio.wait_for(run(), timeout=120)).result()

@@ -3,12 +3,10 @@ package's client. Only allow-listed events are tools, named after their api_name
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
 from tests.helpers import free_port
+from tests.helpers import mcp_session as _with_session
 
 pytestmark = pytest.mark.integration
 
@@ -43,22 +41,6 @@ def mcp_app(tmp_path_factory):
         yield demo
     finally:
         demo.close()
-
-
-def _with_session(url: str, action, headers: dict | None = None):
-    from mcp import ClientSession
-    from mcp.client.streamable_http import streamablehttp_client
-
-    async def run():
-        async with streamablehttp_client(url, headers=headers) as (read, write, _):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                return await action(session)
-
-    # In a thread of its own: the browser tests' sync Playwright keeps a loop running in the
-    # main thread for the whole session, and asyncio.run() refuses to start inside it.
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, asyncio.wait_for(run(), timeout=120)).result()
 
 
 def test_only_allow_listed_events_are_tools(mcp_app):
