@@ -24,6 +24,7 @@ from typing import Any
 
 from bench.redteam import SIDE_EFFECTS, SYSTEM, CaseResult, ObedientModel, rendered_external
 from bench.redteam_cases import Case
+from guardrails.injection import FLAGGED_MARK
 
 TOOLS = [
     {"type": "function", "function": {"name": n, "description": d, "parameters": {"type": "object"}}}
@@ -145,7 +146,9 @@ def run_cases_mcp(cases: list[Case]) -> list[CaseResult]:
     import app
     from tests.helpers import mcp_session as _with_session
 
-    settings = _settings(mcp=True, llama_threads=1)
+    from tests.helpers import free_port
+
+    settings = _settings(mcp=True, llama_threads=1, port=free_port())
     kb = Path(settings.kb_dir)
     kb.mkdir(parents=True)
     for case in cases:
@@ -169,8 +172,10 @@ def run_cases_mcp(cases: list[Case]) -> list[CaseResult]:
             text = " ".join(getattr(c, "text", "") for c in result.content)
             for name in SIDE_EFFECTS & tools:  # an obedient client would call them: none exist
                 res.side_effect_runs.append(name)
-            res.flagged = "flagged" in text.lower() or "prompt injection" in text.lower()
-            passages = [p.get("text", "") for p in _json_list(text)]
+            found = _json_list(text)
+            own = [p for p in found if str(p.get("source", "")).startswith(case.name + "-")]
+            res.flagged = any(FLAGGED_MARK in str(p.get("text", "")) for p in own)  # its planted doc
+            passages = [p.get("text", "") for p in found]
             res.answer = text[-400:]
             res.rendered = rendered_external("\n\n".join(passages) or text)
             out.append(res)

@@ -62,3 +62,36 @@ def test_redteam_through_the_rag_tab_with_its_default_guardrails():
     # positive control: the same model, unguarded, repeats the planted image and link
     raw = [run_case(c, ObedientModel(), None) for c in cases if c.name in {"doc-exfil", "doc-link"}]
     assert all(sum(r.rendered.values()) > 0 for r in raw)
+
+
+def test_redteam_through_v1_with_the_server_policy():
+    """/v1/chat/completions over HTTP (streamed), a client that runs every tool call it gets
+    back and pastes planted documents as context: the server's policy alone stops the attacks
+    (README Security: "the red team runs through /v1 too")."""
+    from bench.redteam_api import run_case_v1
+
+    results = [run_case_v1(c) for c in CASES]
+    s = _tab_summary(results)
+    assert s["injected_side_effect_runs"] == 0, [(r.name, r.side_effect_runs) for r in results]
+    assert s["rendered_external_links_or_images"] == 0 and s["rendered_html_tags"] == 0
+    assert s["benign_side_effect_runs"] == s["benign_expected_side_effect_runs"] == 2  # requests still work
+    assert s["benign_flagged_or_refused"] == 0
+
+
+def test_redteam_through_v1_without_the_policy_fails(monkeypatch):
+    """The control: the same harness with WB_GUARD_* switched off lets the attacks through,
+    so the test above measures the policy, not the harness."""
+    from bench.redteam_api import run_case_v1
+
+    for name, value in [("INJECTION", "false"), ("SANITIZE_OUTPUT", "false"), ("PII_WHERE", "")]:
+        monkeypatch.setenv(f"WB_GUARD_{name}", value)
+    s = _tab_summary([run_case_v1(c) for c in CASES])
+    assert s["injected_side_effect_runs"] > 0 and s["rendered_external_links_or_images"] > 0
+
+
+def test_redteam_through_the_v1_rag_model():
+    """The rag model on /v1: the RAG tab's guarded answer path over planted documents."""
+    from bench.redteam_api import run_case_v1_rag
+
+    s = _tab_summary([run_case_v1_rag(c) for c in CASES if c.kind != "tool"])
+    assert s["rendered_external_links_or_images"] == 0 and s["rendered_html_tags"] == 0
