@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from api.errors import ApiError, model_not_found, unavailable
-from api.guarded import GuardedChat, paragraph_cut, released
+from api.guarded import GuardedChat, released, safe_cut
 from backends import registry
 from backends.base import BackendError, ChatModel, Delta, GenParams, Message, ToolSpec, Usage
 from backends.llama_cpp import LlamaChat
@@ -99,7 +99,7 @@ class RagChat:
                 sources = sorted({p.source for p in value.passages})
             elif kind in ("text", "final"):  # ``value``: the checked answer so far
                 n += kind == "text"  # a streamed piece of the model's answer
-                ready = value if kind == "final" else value[: paragraph_cut(value)]
+                ready = value if kind == "final" else value[: safe_cut(value)]
                 new = released(sent, ready)
                 if new:
                     sent += new

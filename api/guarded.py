@@ -12,8 +12,9 @@ Per request, with the policy of ``WB_GUARD_*`` (``guardrails.session.server_guar
   tool calls back: the server cannot tell which client tools have side effects, so none
   may be triggered by flagged content (the tabs' rule, applied to every tool);
 - the answer is made safe to render: PII masked, no raw HTML, images or external links.
-  Streamed answers are released one paragraph at a time (a link or image cannot span a
-  blank line, and code fences are kept whole), so no chunk ever carries a live link.
+  Streamed answers are released at safe points (:func:`safe_cut`: whole paragraphs outside
+  code fences, then up to a space where no link, image or code span is open), each piece
+  sanitized on its own, so no chunk ever carries a live link and words still stream.
 """
 
 from __future__ import annotations
@@ -32,13 +33,42 @@ WITHHELD = "Tool calls withheld: this turn read content flagged as a possible pr
 
 def paragraph_cut(text: str, start: int = 0) -> int:
     """The end of the last whole paragraph of ``text`` after ``start`` that is outside a code
-    fence (``start`` when there is none): what may be released without splitting a link."""
+    fence (``start`` when there is none)."""
     cut = start
     for m in re.finditer(r"\n\n", text[start:]):
         end = start + m.end()
         if len(_FENCE_LINE.findall(text[:end])) % 2 == 0:
             cut = end
     return cut
+
+
+def _open_construct(q: str) -> bool:
+    """Could ``q`` (the start of a paragraph) end inside a link, image, code span or link
+    reference definition, so that text after it could still turn it into a live link?"""
+    if q.count("[") != q.count("]") or q.count("`") % 2:
+        return True
+    dest = q.rfind("](")
+    if dest >= 0 and q.find(")", dest) < 0:
+        return True
+    last_line = q.rstrip("\n").rsplit("\n", 1)[-1]
+    return last_line.lstrip(" ").startswith("[") and not q.endswith("\n")
+
+
+def safe_cut(text: str, start: int = 0) -> int:
+    """How much of ``text`` may be released (sanitized on its own) without splitting anything
+    that renders as a link: whole paragraphs outside code fences, then, inside the last
+    paragraph, up to a space or line end where no link, image, code span or reference
+    definition is open (a cut never falls inside a URL). ``start``: what was released."""
+    para = paragraph_cut(text, start)
+    tail = text[para:]
+    if _FENCE_LINE.search(tail) or len(_FENCE_LINE.findall(text[:para])) % 2:
+        return para
+    for j in range(len(tail) - 1, -1, -1):
+        if para + j + 1 <= start:
+            break
+        if tail[j] in " \n" and not _open_construct(tail[: j + 1]):
+            return para + j + 1
+    return max(para, start)
 
 
 def released(sent: str, ready: str) -> str:
@@ -70,7 +100,7 @@ class SafeStream:
         if self.refused:
             return ""
         self.raw += text
-        cut = paragraph_cut(self.raw, self.done)
+        cut = safe_cut(self.raw, self.done)
         return self._release(cut) if cut > self.done else ""
 
     def finish(self) -> str:

@@ -10,6 +10,7 @@ model on /v1 answers through the RAG tab's guarded path".
 from __future__ import annotations
 
 import json
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -191,3 +192,31 @@ def test_a_tab_whose_accordion_turns_masking_off_still_masks(tmp_path):
     assert EMAIL not in engine.calls[-1][1][-1].content
     list(respond(engine, Limits(), f"I am {EMAIL}", [], "test", guard_config=ui))  # no server policy
     assert EMAIL in engine.calls[-1][1][-1].content  # the control: the session alone turned it off
+
+
+TRICKY = [
+    "See [the\nsite](https://evil.example/x) now.",
+    "A ![pic](http://e.x/p.png) and <img src=x onerror=alert(1)> and www.evil.example/a ok",
+    "[ref]: https://evil.example/r\n\nUse [it][ref] please.",
+    "Code `http://in.code/x` then [a](http://b.example) end.",
+    "```\n[not](http://x.example)\n\n```\n\nafter [l](https://evil.example) done",
+    "<a href='https://evil.example'>click</a> [x](<https://evil.example/y z>)",
+]
+
+
+@pytest.mark.parametrize("answer", TRICKY)
+def test_streamed_pieces_are_safe_alone_and_together(answer):
+    """Word by word (the worst split), every released piece and the whole render no link,
+    image or HTML (the red team's renderer), and a plain answer still streams in pieces."""
+    from api.guarded import SafeStream
+    from bench.redteam import rendered_external
+
+    g = server_guard(GuardDeps(policy=GuardrailConfig()))
+    s = SafeStream(g)
+    pieces = [s.feed(w) for w in re.findall(r"\S+\s*|\s+", answer)] + [s.finish()]
+    for text in [*pieces, "".join(pieces)]:
+        r = rendered_external(text)
+        assert r["images"] == r["links"] == r["bare_urls"] == r["html_tags"] == 0, (text, r)
+    plain = SafeStream(g)
+    parts = [plain.feed(w + " ") for w in "one two three four".split()]
+    assert sum(1 for p in parts if p) >= 3
