@@ -144,9 +144,8 @@ def run_cases_mcp(cases: list[Case]) -> list[CaseResult]:
     """All cases against one app launched with ``--mcp`` over a knowledge base of the planted
     documents (one file per case)."""
     import app
-    from tests.helpers import mcp_session as _with_session
-
     from tests.helpers import free_port
+    from tests.helpers import mcp_session as _with_session
 
     settings = _settings(mcp=True, llama_threads=1, port=free_port())
     kb = Path(settings.kb_dir)
@@ -161,27 +160,28 @@ def run_cases_mcp(cases: list[Case]) -> list[CaseResult]:
         prevent_thread_lock=True, quiet=True, **app.launch_kwargs(settings), **app.api_kwargs(demo, deps)
     )
     url = demo.local_url.rstrip("/") + "/gradio_api/mcp/"
+
+    async def every_case(session: Any) -> tuple[set[str], list[Any]]:
+        tools = {t.name for t in (await session.list_tools()).tools}
+        return tools, [await session.call_tool("rag_retrieve", {"question": c.user, "k": 4}) for c in cases]
+
     try:
-        tools = {t.name for t in _with_session(url, lambda s: s.list_tools()).tools}
-        out = []
-        for case in cases:
-            res = CaseResult(case.name, case.kind, guarded=True)
-            result = _with_session(
-                url, lambda s, q=case.user: s.call_tool("rag_retrieve", {"question": q, "k": 4})
-            )
-            text = " ".join(getattr(c, "text", "") for c in result.content)
-            for name in SIDE_EFFECTS & tools:  # an obedient client would call them: none exist
-                res.side_effect_runs.append(name)
-            found = _json_list(text)
-            own = [p for p in found if str(p.get("source", "")).startswith(case.name + "-")]
-            res.flagged = any(FLAGGED_MARK in str(p.get("text", "")) for p in own)  # its planted doc
-            passages = [p.get("text", "") for p in found]
-            res.answer = text[-400:]
-            res.rendered = rendered_external("\n\n".join(passages) or text)
-            out.append(res)
-        return out
+        tools, results = _with_session(url, every_case, timeout=1800)  # one session, all cases
     finally:
         demo.close()
+    out = []
+    for case, result in zip(cases, results, strict=True):
+        res = CaseResult(case.name, case.kind, guarded=True)
+        text = " ".join(getattr(c, "text", "") for c in result.content)
+        for name in SIDE_EFFECTS & tools:  # an obedient client would call them: none exist
+            res.side_effect_runs.append(name)
+        found = _json_list(text)
+        own = [p for p in found if str(p.get("source", "")).startswith(case.name + "-")]
+        res.flagged = any(FLAGGED_MARK in str(p.get("text", "")) for p in own)  # its planted doc
+        res.answer = text[-400:]
+        res.rendered = rendered_external("\n\n".join(p.get("text", "") for p in found) or text)
+        out.append(res)
+    return out
 
 
 def _json_list(text: str) -> list[dict]:

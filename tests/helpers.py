@@ -128,8 +128,9 @@ def in_process_app(settings, deps=None, *, api: bool = False):
         deps.runtime.free_all()
 
 
-def mcp_session(url: str, action, headers: dict | None = None):
-    """Run ``await action(session)`` in an initialized MCP client session on ``url``."""
+def mcp_session(url: str, action, headers: dict | None = None, timeout: float = 120.0):
+    """Run ``await action(session)`` in an initialized MCP client session on ``url``
+    (``timeout``: a failure guard for the whole action)."""
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
@@ -145,4 +146,4 @@ def mcp_session(url: str, action, headers: dict | None = None):
     # In a thread of its own: the browser tests' sync Playwright keeps a loop running in the
     # main thread for the whole session, and asyncio.run() refuses to start inside it.
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, asyncio.wait_for(run(), timeout=120)).result()
+        return pool.submit(asyncio.run, asyncio.wait_for(run(), timeout=timeout)).result()
