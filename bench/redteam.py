@@ -236,22 +236,6 @@ def summarize(results: list[CaseResult]) -> dict[str, dict[str, int]]:
     return out
 
 
-def _through(surface: str) -> tuple[list[Case], str, list[CaseResult]]:
-    """(cases, summary key, results) of the red team through one surface, as wired."""
-    from bench import redteam_api, redteam_tabs
-
-    no_tools = [c for c in CASES if c.kind != "tool"]  # the cases a user or a document can bring
-    if surface == "mcp":
-        return CASES, "mcp", redteam_api.run_cases_mcp(CASES)
-    cases, key, run = {
-        "chat-tab": (CASES, "chat_tab", redteam_tabs.run_case_chat_tab),
-        "rag-tab": (no_tools, "rag_tab", redteam_tabs.run_case_rag_tab),
-        "v1": (CASES, "v1", redteam_api.run_case_v1),
-        "v1-rag": (no_tools, "v1_rag", redteam_api.run_case_v1_rag),
-    }[surface]
-    return cases, key, [run(c) for c in cases]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", choices=["obedient", "local"], default="obedient")
@@ -276,7 +260,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     guard = Guardrails(GuardrailConfig())
     t0 = time.perf_counter()
     if args.through != "loop":
-        cases, key, results = _through(args.through)
+        from bench.redteam_api import through
+
+        cases, key, results = through(args.through)
         summary = {key: summarize([replace(r, guarded=True) for r in results])["guarded"]}
         if args.through in ("rag-tab", "v1-rag", "mcp"):  # no side-effect tools there: none expected
             summary[key]["benign_expected_side_effect_runs"] = 0

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.redteam import SIDE_EFFECTS, SYSTEM, CaseResult, ObedientModel, rendered_external
+from bench.redteam import CASES, SIDE_EFFECTS, SYSTEM, CaseResult, ObedientModel, rendered_external
 from bench.redteam_cases import Case
 from guardrails.injection import FLAGGED_MARK
 
@@ -190,3 +190,19 @@ def _json_list(text: str) -> list[dict]:
     except ValueError:
         return []
     return [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
+
+
+def through(surface: str) -> tuple[list[Case], str, list[CaseResult]]:
+    """(cases, summary key, results) of the red team through one surface, as wired."""
+    from bench import redteam_tabs
+
+    no_tools = [c for c in CASES if c.kind != "tool"]  # the cases a user or a document can bring
+    if surface == "mcp":
+        return CASES, "mcp", run_cases_mcp(CASES)
+    cases, key, run = {
+        "chat-tab": (CASES, "chat_tab", redteam_tabs.run_case_chat_tab),
+        "rag-tab": (no_tools, "rag_tab", redteam_tabs.run_case_rag_tab),
+        "v1": (CASES, "v1", run_case_v1),
+        "v1-rag": (no_tools, "v1_rag", run_case_v1_rag),
+    }[surface]
+    return cases, key, [run(c) for c in cases]
