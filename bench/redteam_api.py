@@ -185,10 +185,15 @@ def run_cases_mcp(cases: list[Case]) -> list[CaseResult]:
 
 
 def _json_list(text: str) -> list[dict]:
+    import ast
+
     try:
         data = json.loads(text)
-    except ValueError:
-        return []
+    except ValueError:  # Gradio's MCP server returns the list's Python repr
+        try:
+            data = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            return []
     return [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
 
 

@@ -104,7 +104,9 @@ def test_streaming_completion_arrives_in_chunks(client):
     assert len(pieces) > 1 and "".join(pieces).strip()
     finals = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert finals and finals[-1] in {"stop", "length"}
-    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == len(pieces)
+    # The output guardrail releases text at safe points (api/guarded.py: a chunk never splits
+    # a link), so a chunk may carry several tokens: still streamed, never more chunks than tokens.
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens >= len(pieces)
 
 
 def test_same_answer_as_the_backend_at_temperature_zero(client, served):
