@@ -55,6 +55,10 @@ def test_only_allow_listed_events_are_tools(mcp_app):
     assert not names & others
     for t in tools:
         assert len(t.description) > 40, t
+        # No tool takes a model, path or file: nothing an MCP client sends can name a file on
+        # the server (README Security, public mode).
+        params = set((t.inputSchema or {}).get("properties", {}))
+        assert not params & {"model", "path", "file", "ref", "key", "source", "base_model"}, (t.name, params)
 
 
 def test_a_tool_can_be_called(mcp_app):

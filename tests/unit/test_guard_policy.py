@@ -220,3 +220,28 @@ def test_streamed_pieces_are_safe_alone_and_together(answer):
     plain = SafeStream(g)
     parts = [plain.feed(w + " ") for w in "one two three four".split()]
     assert sum(1 for p in parts if p) >= 3
+
+
+def test_rag_retrieve_passages_are_screened_and_safe(tmp_path):
+    """``rag_retrieve`` (an event and an MCP tool) hands out passages screened by the server
+    policy: PII masked, planted instructions quoted as data, no live link or image."""
+    from tabs.rag import retrieve_json
+
+    class Engine:
+        def retrieve(self, question, k=5):
+            return [Passage(f"{INJECTED} Mail {EMAIL}. ![x](https://evil.example/p.png)", "planted.md")]
+
+    deps = GuardDeps(policy=policy_from_settings(_settings(tmp_path)))
+    [p] = retrieve_json(Engine(), "what is new?", 3, deps)
+    assert EMAIL not in p["text"] and "flagged as a possible prompt injection" in p["text"]
+    assert "![" not in p["text"] and "](https://" not in p["text"]
+
+
+def test_pipelines_generated_text_is_made_safe():
+    """Summaries, translations and answers (also MCP tools) render no HTML, image or link."""
+    from tabs.pipelines import safe_text
+
+    out = safe_text(EVIL)
+    assert "![" not in out and "<img" not in out and "](https://" not in out
+    assert safe_text(("a <b>", {"label": 1})) == ("a &lt;b>", {"label": 1})
+    assert safe_text([{"label": "POSITIVE"}]) == [{"label": "POSITIVE"}]
