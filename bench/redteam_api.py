@@ -141,34 +141,28 @@ def run_case_v1_rag(case: Case) -> CaseResult:
 
 
 def run_cases_mcp(cases: list[Case]) -> list[CaseResult]:
-    """All cases against one app launched with ``--mcp`` over a knowledge base of the planted
-    documents (one file per case)."""
-    import app
-    from tests.helpers import free_port
+    """All cases against ``python app.py --mcp`` (a subprocess, as a user runs it; the
+    ``WB_GUARD_*`` of this environment apply) over a knowledge base of the planted documents
+    (one file per case)."""
     from tests.helpers import mcp_session as _with_session
+    from tests.helpers import running_app
 
-    settings = _settings(mcp=True, llama_threads=1, port=free_port())
-    kb = Path(settings.kb_dir)
-    kb.mkdir(parents=True)
+    tmp = Path(tempfile.mkdtemp(prefix="redteam-mcp-"))
+    kb = tmp / "kb"
+    kb.mkdir()
     for case in cases:
         for i, doc in enumerate(case.docs):
             (kb / f"{case.name}-{i}.md").write_text(f"# {case.name}\n\n{doc}\n")
     (kb / "handbook.md").write_text("# Handbook\n\nFlights are booked through the travel desk.\n")
-    deps = app.Deps(settings)
-    demo = app.build_app(settings, deps)
-    demo.launch(
-        prevent_thread_lock=True, quiet=True, **app.launch_kwargs(settings), **app.api_kwargs(demo, deps)
-    )
-    url = demo.local_url.rstrip("/") + "/gradio_api/mcp/"
+    env = {"WB_KB_DIR": str(kb), "WB_DATA_DIR": str(tmp / "data"), "WB_MODELS_DIR": str(tmp / "models")}
+    env |= {"WB_MCP": "true", "HF_HUB_OFFLINE": "1"}
 
     async def every_case(session: Any) -> tuple[set[str], list[Any]]:
         tools = {t.name for t in (await session.list_tools()).tools}
         return tools, [await session.call_tool("rag_retrieve", {"question": c.user, "k": 4}) for c in cases]
 
-    try:
-        tools, results = _with_session(url, every_case, timeout=1800)  # one session, all cases
-    finally:
-        demo.close()
+    with running_app(env, timeout=300) as (url, _proc, _startup):  # one session, all cases
+        tools, results = _with_session(url + "/gradio_api/mcp/", every_case, timeout=1800)
     out = []
     for case, result in zip(cases, results, strict=True):
         res = CaseResult(case.name, case.kind, guarded=True)
