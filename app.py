@@ -316,6 +316,14 @@ def api_kwargs(demo: gr.Blocks, deps: Deps) -> dict:
     return {"app_kwargs": app_kwargs}
 
 
+def _check_guard_policy(settings: Settings) -> None:
+    """A bad ``WB_GUARD_*`` value (an unknown place, a broken regex) stops the start with a
+    sentence, before any page is built."""
+    from guardrails.server_policy import policy_from_settings
+
+    policy_from_settings(settings)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     from api.deploy import adapt_for_spaces, quiet_telemetry
 
@@ -324,6 +332,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = adapt_for_spaces(settings_from_args(parse_args(argv)))
     try:
         kwargs = launch_kwargs(settings)
+        _check_guard_policy(settings)
     except (PublicWithoutAuth, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None
     deps = Deps(settings)

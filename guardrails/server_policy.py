@@ -30,11 +30,11 @@ def _items(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.splitlines() if v.strip())
 
 
-def _csv(value: str | None, allowed: tuple[str, ...] | frozenset[str]) -> frozenset[str]:
+def _csv(value: str | None, allowed: tuple[str, ...] | frozenset[str], setting: str) -> frozenset[str]:
     items = {v.strip().lower() for v in (value or "").split(",") if v.strip()}
     unknown = items - set(allowed)
     if unknown:
-        raise ValueError(f"unknown value(s) {sorted(unknown)}; use some of {sorted(allowed)}")
+        raise ValueError(f"{setting}: unknown value(s) {sorted(unknown)}; use some of {sorted(allowed)}")
     return frozenset(items)
 
 
@@ -52,8 +52,10 @@ def policy_from_settings(settings: Any) -> GuardrailConfig:
             ) from None
     injection = bool(getattr(settings, "guard_injection", True))
     return GuardrailConfig(
-        pii_where=_csv(getattr(settings, "guard_pii_where", ",".join(PLACES)), PLACES),
-        pii_kinds=_csv(getattr(settings, "guard_pii_kinds", "email,phone,card,iban,ip"), ALL_KINDS),
+        pii_where=_csv(getattr(settings, "guard_pii_where", ",".join(PLACES)), PLACES, "WB_GUARD_PII_WHERE"),
+        pii_kinds=_csv(
+            getattr(settings, "guard_pii_kinds", "email,phone,card,iban,ip"), ALL_KINDS, "WB_GUARD_PII_KINDS"
+        ),
         denied_topics=_items(getattr(settings, "guard_denied_topics", "")),
         blocked_words=parse_list(getattr(settings, "guard_blocked_words", "") or ""),
         blocked_patterns=patterns,
@@ -86,9 +88,11 @@ def tighten(session: GuardrailConfig, server: GuardrailConfig | None) -> Guardra
         pii_where=session.pii_where | server.pii_where,
         pii_kinds=session.pii_kinds | server.pii_kinds,
         denied_topics=tuple(dict.fromkeys((*server.denied_topics, *session.denied_topics))),
-        topic_threshold=min(session.topic_threshold, server.topic_threshold)
-        if session.denied_topics and server.denied_topics
-        else (server.topic_threshold if server.denied_topics else session.topic_threshold),
+        topic_threshold=(  # lower = more texts match = stricter
+            min(session.topic_threshold, server.topic_threshold)
+            if server.denied_topics
+            else session.topic_threshold
+        ),
         blocked_words=tuple(dict.fromkeys((*server.blocked_words, *session.blocked_words))),
         blocked_patterns=tuple(dict.fromkeys((*server.blocked_patterns, *session.blocked_patterns))),
         filter_where=session.filter_where | server.filter_where,
