@@ -74,6 +74,7 @@ class ModelRefPolicy:
     allow_hub: bool = True  # public mode: WB_ALLOW_HUB_DOWNLOADS; local mode: always
     hub_max_bytes: int = 8 << 30
     upload_dir: Path | None = None  # public mode: uploads must come from here
+    trusted: frozenset[str] = frozenset()  # refs the operator configured (WB_LOCAL_MODEL): any form
 
     @classmethod
     def from_settings(cls, settings: Any) -> ModelRefPolicy:
@@ -87,6 +88,9 @@ class ModelRefPolicy:
             allow_hub=(not public) or bool(getattr(settings, "allow_hub_downloads", False)),
             hub_max_bytes=int(getattr(settings, "hub_max_download_mb", 8192)) << 20,
             upload_dir=Path(upload) if upload else Path(tempfile.gettempdir()) / "gradio",
+            trusted=frozenset({str(settings.local_model)})
+            if getattr(settings, "local_model", "")
+            else frozenset(),
         )
 
     # ------------------------------------------------------------------ refusals
@@ -124,6 +128,8 @@ class ModelRefPolicy:
         ref = (ref or "").strip()
         if not ref:
             raise ModelRefused("Pick a model first.")
+        if ref in self.trusted and not ref.startswith("hf:"):  # the operator's own setting (a path)
+            return resolve_gguf(ref, data_dir=self.data_dir, models_dir=self.models_dir)
         if ref.startswith("hf:"):
             return self._hub_gguf(ref)
         if not self.public:
@@ -154,7 +160,7 @@ class ModelRefPolicy:
             return Path(hf_hub_download(repo, filename, local_files_only=True))
         except Exception:
             pass
-        if not self.allow_hub:
+        if not self.allow_hub and ref not in self.trusted:  # the operator's own hf: setting may
             raise self._no_hub(ref)
         if self.offline:
             raise ModelRefused(

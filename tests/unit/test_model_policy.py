@@ -212,3 +212,12 @@ def test_finetune_base_and_files_in_public_mode(tree):
     req = JobRequest(path="/etc/passwd", task="classification", name="y", config=FinetuneConfig())
     with pytest.raises(ModelRefused, match="training file could not be read"):
         jobs.start(req)
+
+
+def test_the_operators_own_model_path_still_works_in_public_mode(tree):
+    """WB_LOCAL_MODEL may be a path (the operator's setting, not a visitor's input)."""
+    real = str(tree["outside"] / "real.gguf")
+    policy = _policy(tree, local_model=real)
+    assert policy.gguf(real) == Path(real)
+    with pytest.raises(ModelRefused):
+        policy.gguf(str(tree["outside"] / "not-a-model.gguf"))
