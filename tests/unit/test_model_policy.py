@@ -221,3 +221,18 @@ def test_the_operators_own_model_path_still_works_in_public_mode(tree):
     assert policy.gguf(real) == Path(real)
     with pytest.raises(ModelRefused):
         policy.gguf(str(tree["outside"] / "not-a-model.gguf"))
+
+
+def test_pipelines_picker_takes_only_its_own_entries(tree):
+    """The Pipelines model picker: a typed key that is not one of the picker's entries is
+    refused by name (the entries are built by the server: no path reaches a loader)."""
+    import app
+    from backends.registry import UnknownBackend
+
+    deps = app.Deps(
+        Settings(_env_file=None, share=True, auth="u:pw", data_dir=tree["root"], models_dir=tree["models"])
+    )
+    for probe in [*SYSTEM_PROBES, "hf:/etc", "gguf:/etc/shadow", "hf:../x", "spacy:/etc"]:
+        with pytest.raises(UnknownBackend) as info:
+            deps.task("sentiment", probe)
+        assert repr(probe) in str(info.value) and "refresh the picker" in str(info.value)
