@@ -127,7 +127,8 @@ class LlamaRuntime:
                 verbose=False,
             )
         except Exception as exc:  # llama.cpp raises ValueError for a bad file
-            raise BackendError(f"llama.cpp could not load {path.name}: {exc}") from exc
+            why = str(exc).replace(str(path.parent), "")  # the file's name, never where it lives
+            raise BackendError(f"llama.cpp could not load {path.name}: {why}") from exc
         log.info(
             "loaded %s in %.1fs (n_ctx=%d threads=%d)", path.name, time.perf_counter() - t0, n_ctx, n_threads
         )

@@ -306,7 +306,7 @@ def probe_load(path: Path, timeout: float = 180.0) -> None:
     if proc.returncode == 0:
         return
     lines = [ln for ln in (proc.stderr or "").strip().splitlines() if ln.strip()]
-    why = lines[-1][:300] if lines else f"exit code {proc.returncode}"
+    why = lines[-1].replace(str(path.parent), "")[:300] if lines else f"exit code {proc.returncode}"
     if proc.returncode < 0:
         why = f"llama.cpp crashed (signal {-proc.returncode})"
     log.warning("probe of %s failed: %s", path, (proc.stderr or "")[-2000:])
