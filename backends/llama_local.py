@@ -94,6 +94,11 @@ class LocalLlama:
     def default_ref(self) -> str:
         return self.settings.local_model
 
+    @property
+    def public(self) -> bool:
+        """Public mode: models by name only (the picker says so)."""
+        return self.runtime.policy.public
+
     def hub_path(self, ref: str) -> str:
         """``hf:owner/repo/file.gguf`` -> a local path (from the HF cache, or downloaded when the
         model policy allows it); any other ref is returned as it is."""

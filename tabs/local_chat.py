@@ -260,7 +260,9 @@ def build(engine: LocalEngine, limits: Limits, guard_deps: GuardDeps | None = No
                 choices=choices,
                 value=default,
                 allow_custom_value=True,
-                label="Model (pick one, type a .gguf path, or hf:owner/repo/file.gguf)",
+                label="Model (pick one of this server's models)"
+                if getattr(engine, "public", False)
+                else "Model (pick one, type a .gguf path, or hf:owner/repo/file.gguf)",
                 scale=4,
             )
             rescan = gr.Button("Rescan models", size="sm", scale=1)
