@@ -52,6 +52,7 @@ class RagChat:
     """
 
     supports_tools = False
+    supports_response_format = False  # the engine's own prompt; no grammar there
     model_id = RAG_MODEL
 
     def __init__(self, engine: Any, chat: Callable[[], ChatModel], k: int = 4) -> None:
