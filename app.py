@@ -204,6 +204,19 @@ def _finetune_tab(deps: Deps) -> None:
     finetune.build(finetune.Runner(jobs.start, jobs.status, jobs.cancel, make_request, [SHIPPED_BASE]))
 
 
+def _compare_tab(deps: Deps) -> None:
+    from backends.arena import VoteStore
+    from backends.compare import Contenders, run_columns
+    from tabs import compare
+
+    s = deps.settings
+    contenders = Contenders(s, deps.runtime, remote=lambda: deps.chat("openai"))  # type: ignore[arg-type, return-value]
+    store = VoteStore(s.data_dir / "arena.sqlite3")
+    compare.build(
+        compare.CompareDeps(contenders, run_columns, store, s.max_input_chars, s.max_new_tokens, s.is_public)
+    )
+
+
 def _status_tab(deps: Deps) -> None:
     status.build(deps.status, deps.runtime.loaded)
 
@@ -214,6 +227,7 @@ TABS = (
     ("RAG", "rag", _rag_tab),
     ("Pipelines", "pipelines", _pipelines_tab),
     ("Fine-tune", "finetune", _finetune_tab),
+    ("Compare", "compare", _compare_tab),
     ("Status", "status", _status_tab),
 )
 
