@@ -157,7 +157,7 @@ def leaderboard(votes: Sequence[Vote], rounds: int = 200, seed: int = 0) -> list
     samples: dict[str, list[float]] = {m: [] for m in models}
     for _ in range(rounds if len(votes) > 1 else 0):
         pick = rng.integers(0, len(votes), len(votes))
-        r = bradley_terry([votes[i] for i in pick], models, iters=100)
+        r = bradley_terry([votes[i] for i in pick], models)
         for m in models:
             samples[m].append(r[m])
     out = []

@@ -119,6 +119,8 @@ def run_columns(entries: Sequence[Entry], messages: Sequence[Message]) -> Iterat
     cols = [Column(e.name) for e in entries]
     sh = _Shared()
     local = [(i, e) for i, e in enumerate(entries) if e.local and e.model is not None]
+    for i, e in local[1:]:  # shown at once: later local columns wait for the first
+        cols[i] = Column(e.name, "waiting", note=f"waiting for {local[0][1].name} (one local model at a time)")
     threads = [threading.Thread(target=_local_chain, args=(local, messages, sh), daemon=True)] if local else []
     threads += [
         threading.Thread(target=_run_one, args=(i, e, messages, sh), daemon=True)

@@ -75,8 +75,11 @@ def apply_overrides(base: GenParams, rows: Any, n: int, cap: int) -> list[GenPar
             continue
         try:
             col = int(float(cells[0])) - 1
-            if not 0 <= col < n:
-                raise gr.Error(f"Override for column {cells[0]}: there are only {n} columns.")
+        except ValueError:
+            raise gr.Error(f"Override row {cells}: the column must be a number from 1 to {n}.") from None
+        if not 0 <= col < n:
+            raise gr.Error(f"Override for column {cells[0]}: there are only {n} columns.")
+        try:
             p = out[col]
             if cells[1]:
                 p = replace(p, temperature=max(0.0, float(cells[1])))
