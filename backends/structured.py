@@ -46,7 +46,8 @@ class SchemaError(BackendError):
 
 
 def canonical(schema: dict[str, Any]) -> str:
-    return json.dumps(schema, sort_keys=True, ensure_ascii=False)
+    """The schema as JSON text; key order is kept (the grammar writes properties in it)."""
+    return json.dumps(schema, ensure_ascii=False)
 
 
 def json_schema_format(schema: Any, *, name: str = "response", strict: bool = True) -> ResponseFormat:

@@ -64,7 +64,7 @@ def build(deps: CompareDeps) -> gr.Blocks:
                 seed = gr.Number(42, precision=0, label="Seed")
             overrides = gr.Dataframe(
                 headers=OVERRIDE_HEADERS, value=[["", "", "", "", ""]], row_count=(1, "dynamic"),
-                col_count=(5, "fixed"), type="array", interactive=True,
+                column_count=(5, "fixed"), type="array", interactive=True,
                 label="Per-column overrides (column number 1–4; blank = the shared value)",
             )  # fmt: skip
         titles, answers, stats, boxes = [], [], [], []

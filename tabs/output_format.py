@@ -48,7 +48,7 @@ def controls(open: bool = False) -> Controls:
         )  # fmt: skip
         fields = gr.Dataframe(
             headers=FIELD_HEADERS, value=[["", "string", "yes", ""]], row_count=(1, "dynamic"),
-            col_count=(4, "fixed"), type="array", interactive=True, label="Or build an object: one row per field",
+            column_count=(4, "fixed"), type="array", interactive=True, label="Or build an object: one row per field",
         )  # fmt: skip
     return Controls(choice, schema, fields)
 
