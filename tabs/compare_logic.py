@@ -24,6 +24,7 @@ from tabs.chat_view import PRICES
 
 MAX_COLUMNS = 4
 MAX_PROMPTS = 50
+MIN_VOTES_FOR_INTERVAL = 5  # a bootstrap over fewer votes says little
 OVERRIDE_HEADERS = ["column", "temperature", "top_p", "max_new_tokens", "seed"]
 BOARD_HEADERS = ["rank", "model", "rating", "95% interval", "votes", "wins", "losses", "ties"]
 VOTE_CHOICES = {"A better": "a", "B better": "b", "Tie": "tie", "Both bad": "both_bad"}
@@ -201,7 +202,8 @@ def vote(deps: CompareDeps, rnd: Round | None, choice: str) -> tuple[list[str], 
 def board_rows(deps: CompareDeps) -> list[list[Any]]:
     rows = []
     for rank, r in enumerate(deps.store.leaderboard(), 1):
-        rows.append([rank, r.model, round(r.rating), f"{r.low:.0f} – {r.high:.0f}", r.votes, r.wins, r.losses, r.ties])
+        interval = f"{r.low:.0f} – {r.high:.0f}" if r.votes >= MIN_VOTES_FOR_INTERVAL else "(needs more votes)"
+        rows.append([rank, r.model, round(r.rating), interval, r.votes, r.wins, r.losses, r.ties])
     return rows
 
 
