@@ -103,6 +103,22 @@ def summary(results: list[dict], golds: list[dict]) -> dict:
     return out
 
 
+def report_of(res: dict[str, list[dict]], golds: list[dict]) -> dict:
+    report = {k: summary(v, golds) for k, v in res.items()}
+    a, b = report["constrained"]["tokens_per_s_median"], report["unconstrained"]["tokens_per_s_median"]
+    report["tokens_per_s_ratio_constrained_over_unconstrained"] = round(a / b, 3) if a and b else None
+    pairs = [(c["tps"], u["tps"]) for c, u in zip(res["constrained"], res["unconstrained"], strict=True)]
+    ratios = [c / u for c, u in pairs if c and u]
+    report["tokens_per_s_ratio_median_of_pairs"] = round(statistics.median(ratios), 3) if ratios else None
+    return report
+
+
+def summarize_log(path: Path) -> dict:
+    items = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    res = {k: [it[k] for it in items] for k in ("unconstrained", "constrained")}
+    return report_of(res, [it["gold"] for it in items])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
@@ -110,8 +126,13 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--max-tokens", type=int, default=96)
     p.add_argument("--out", default="")
+    p.add_argument("--log", default="", help="append each email's two results here as they finish (JSONL)")
+    p.add_argument("--summarize", default="", help="only summarise a --log file (e.g. of a cut-short run)")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.summarize:
+        print(json.dumps(summarize_log(Path(args.summarize)), indent=2))
+        return
 
     from backends.base import GenParams
     from backends.llama_cpp import LlamaChat, LlamaRuntime
@@ -132,10 +153,12 @@ def main() -> None:
     for i, row in enumerate(rows, 1):
         res["unconstrained"].append(run_one(chat, row["email"], free))
         res["constrained"].append(run_one(chat, row["email"], constrained))
+        if args.log:
+            with open(args.log, "a", encoding="utf-8") as f:
+                pair = {k: v[-1] for k, v in res.items()}
+                f.write(json.dumps({"id": row["id"], "gold": row["gold"], **pair}, ensure_ascii=False) + "\n")
         print(f"{i}/{len(rows)}", file=sys.stderr, flush=True)
-    report = {k: summary(v, golds) for k, v in res.items()}
-    a, b = report["constrained"]["tokens_per_s_median"], report["unconstrained"]["tokens_per_s_median"]
-    report["tokens_per_s_ratio_constrained_over_unconstrained"] = round(a / b, 3) if a and b else None
+    report = report_of(res, golds)
     report["schema_check_and_grammar_compile_ms"] = round(compile_ms, 1)
     report["model"], report["threads"], report["max_tokens"] = args.model, args.threads, args.max_tokens
     examples = {k: [r["text"] for r in v[:2]] for k, v in res.items()}

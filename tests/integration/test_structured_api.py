@@ -87,3 +87,33 @@ def test_a_schema_that_cannot_be_enforced_is_a_400(client):
     with pytest.raises(openai.BadRequestError, match="invalid"):
         client.chat.completions.create(model=SMOL, messages=ASK,
                                        response_format={"type": "json_object", "schema": {"type": "nope"}})  # fmt: skip
+
+
+PRICE = {
+    "type": "object",
+    "properties": {"destination": {"type": "string"}, "price_usd": {"type": "number"}},
+    "required": ["destination", "price_usd"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.slow
+def test_chat_tab_json_answer_after_a_tool_call_with_qwen(settings):
+    """Chat + tools with "JSON matching a schema": the grammar still lets Qwen call the tool
+    (a call or the answer), and the answer is the schema's JSON with a pass line."""
+    from tests.integration.test_chat_app import launch, text
+
+    demo, client = launch(settings)
+    try:
+        history, _info = client.predict(
+            message="How much is a ticket to Paris?", backend="llama_cpp", tools=["get_ticket_price"],
+            temperature=0, max_new_tokens=64, output_format="JSON matching a schema",
+            output_schema=json.dumps(PRICE), api_name="/chat",
+        )  # fmt: skip
+    finally:
+        demo.close()
+    titles = [(m.get("metadata") or {}).get("title", "") for m in history]
+    assert any(t.startswith("Tool: get_ticket_price") for t in titles), titles
+    assert titles[-1] == "Output: ✅ valid JSON matching the schema", titles
+    answer = json.loads(text(history[-2]))
+    assert answer["price_usd"] == 899 and "Paris" in answer["destination"]
