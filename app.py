@@ -121,13 +121,13 @@ def _local_tab(deps: Deps) -> None:
         default_threads=s.llama_threads,
         max_threads=max(os.cpu_count() or 1, s.llama_threads),
     )
-    from backends import structured
+    from backends import output_formats
 
-    local_chat.build(LocalLlama(deps.runtime), limits, _guard_deps(deps), formats=structured)
+    local_chat.build(LocalLlama(deps.runtime), limits, _guard_deps(deps), formats=output_formats)
 
 
 def _chat_tab(deps: Deps) -> None:
-    from backends import structured
+    from backends import output_formats
     from tabs import chat
     from tools.builtin import OPTIONAL_TOOLS, default_toolbox
 
@@ -155,7 +155,7 @@ def _chat_tab(deps: Deps) -> None:
         openai_model=s.openai_model,
         tool_names=[*chat.DEFAULT_TOOLS, *OPTIONAL_TOOLS],
         guard_deps=_guard_deps(deps),
-        formats=structured,
+        formats=output_formats,
     )
 
 

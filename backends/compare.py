@@ -84,8 +84,11 @@ def _run_one(i: int, entry: Entry, messages: Sequence[Message], sh: _Shared) -> 
                 n_pieces += 1
                 col = replace(col, text=col.text + delta.text, note="", ttft_s=t_first - t0)
             if delta.usage is not None:
-                col = replace(col, prompt_tokens=delta.usage.prompt_tokens,
-                              completion_tokens=delta.usage.completion_tokens)  # fmt: skip
+                col = replace(
+                    col,
+                    prompt_tokens=delta.usage.prompt_tokens,
+                    completion_tokens=delta.usage.completion_tokens,
+                )
             sh.updates.put((i, col))
         else:
             col = replace(col, status="done", note="")
@@ -101,7 +104,9 @@ def _run_one(i: int, entry: Entry, messages: Sequence[Message], sh: _Shared) -> 
     n_out = col.completion_tokens or n_pieces
     gen = (t_last or 0) - (t_first or 0)
     tps = (n_out - 1) / gen if n_out > 1 and gen > 0 else None
-    sh.updates.put((i, replace(col, completion_tokens=n_out, tokens_per_s=tps, seconds=time.perf_counter() - t0)))
+    sh.updates.put(
+        (i, replace(col, completion_tokens=n_out, tokens_per_s=tps, seconds=time.perf_counter() - t0))
+    )
 
 
 def _local_chain(jobs: list[tuple[int, Entry]], messages: Sequence[Message], sh: _Shared) -> None:
@@ -110,7 +115,14 @@ def _local_chain(jobs: list[tuple[int, Entry]], messages: Sequence[Message], sh:
             sh.updates.put((i, Column(entry.name, "stopped", note="stopped before it started")))
             continue
         for j, later in jobs[k + 1 :]:
-            sh.updates.put((j, Column(later.name, "waiting", note=f"waiting for {entry.name} (one local model at a time)")))
+            sh.updates.put(
+                (
+                    j,
+                    Column(
+                        later.name, "waiting", note=f"waiting for {entry.name} (one local model at a time)"
+                    ),
+                )
+            )
         _run_one(i, entry, messages, sh)
 
 
@@ -120,8 +132,12 @@ def run_columns(entries: Sequence[Entry], messages: Sequence[Message]) -> Iterat
     sh = _Shared()
     local = [(i, e) for i, e in enumerate(entries) if e.local and e.model is not None]
     for i, e in local[1:]:  # shown at once: later local columns wait for the first
-        cols[i] = Column(e.name, "waiting", note=f"waiting for {local[0][1].name} (one local model at a time)")
-    threads = [threading.Thread(target=_local_chain, args=(local, messages, sh), daemon=True)] if local else []
+        cols[i] = Column(
+            e.name, "waiting", note=f"waiting for {local[0][1].name} (one local model at a time)"
+        )
+    threads = (
+        [threading.Thread(target=_local_chain, args=(local, messages, sh), daemon=True)] if local else []
+    )
     threads += [
         threading.Thread(target=_run_one, args=(i, e, messages, sh), daemon=True)
         for i, e in enumerate(entries)
@@ -187,7 +203,13 @@ class Contenders:
                 return Entry(name, self._llama(name), True, params)
         except BackendError as exc:
             return Entry(name, None, True, params, str(exc))
-        return Entry(name, None, False, params, f"{name!r} is not one of the offered models: {', '.join(self.names())}.")
+        return Entry(
+            name,
+            None,
+            False,
+            params,
+            f"{name!r} is not one of the offered models: {', '.join(self.names())}.",
+        )
 
     def _llama(self, ref: str) -> ChatModel:
         from backends.llama_cpp import LlamaChat

@@ -11,7 +11,8 @@
   plain JSON without a word when a schema does not compile, and ignore ``json_schema``.
 - :func:`validate_answer` checks an answer (jsonschema) and lists required fields that came
   back empty: a grammar guarantees syntax, not that a small model found the value.
-- :func:`schema_from_fields` builds a simple object schema from the field editor's rows.
+
+The chat tabs' Output format control (field editor, choices) is in :mod:`backends.output_formats`.
 """
 
 from __future__ import annotations
@@ -29,16 +30,40 @@ JSON = ResponseFormat(kind="json")
 
 # Keywords the grammar converter enforces, or that only annotate (title, description ...).
 _SUPPORTED = {
-    "type", "properties", "required", "additionalProperties", "items", "prefixItems",
-    "minItems", "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "$defs",
-    "definitions", "pattern", "minLength", "maxLength", "format",
-    "title", "description", "default", "examples", "$schema", "$id", "$comment",
-    "readOnly", "writeOnly", "deprecated",
-}  # fmt: skip
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "prefixItems",
+    "minItems",
+    "maxItems",
+    "enum",
+    "const",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "$ref",
+    "$defs",
+    "definitions",
+    "pattern",
+    "minLength",
+    "maxLength",
+    "format",
+    "title",
+    "description",
+    "default",
+    "examples",
+    "$schema",
+    "$id",
+    "$comment",
+    "readOnly",
+    "writeOnly",
+    "deprecated",
+}
 _FORMATS = {"date", "time", "date-time", "uuid", "uuid1", "uuid2", "uuid3", "uuid4", "uuid5"}
 _SCHEMA_MAPS = ("properties", "$defs", "definitions")  # name -> subschema
 _SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
-FIELD_TYPES = ("string", "integer", "number", "boolean", "string list")
 
 
 class SchemaError(BackendError):
@@ -56,13 +81,15 @@ def json_schema_format(schema: Any, *, name: str = "response", strict: bool = Tr
         try:
             schema = json.loads(schema)
         except json.JSONDecodeError as exc:
-            raise SchemaError(f"The schema is not valid JSON (line {exc.lineno}, column {exc.colno}): "
-                              f"{exc.msg}.") from None  # fmt: skip
+            raise SchemaError(
+                f"The schema is not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}."
+            ) from None
     if not isinstance(schema, dict):
-        raise SchemaError("A JSON Schema must be a JSON object, like {\"type\": \"object\", ...}.")
+        raise SchemaError('A JSON Schema must be a JSON object, like {"type": "object", ...}.')
     check_schema(schema)
-    return ResponseFormat(kind="json_schema", schema_json=canonical(schema), name=name or "response",
-                          strict=strict)  # fmt: skip
+    return ResponseFormat(
+        kind="json_schema", schema_json=canonical(schema), name=name or "response", strict=strict
+    )
 
 
 def parse_response_format(obj: Any) -> ResponseFormat:
@@ -79,10 +106,15 @@ def parse_response_format(obj: Any) -> ResponseFormat:
     if kind == "json_schema":
         spec = obj.get("json_schema")
         if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
-            raise SchemaError('response_format json_schema needs {"json_schema": {"name": ..., "schema": {...}}}.')
-        return json_schema_format(spec["schema"], name=str(spec.get("name") or "response"),
-                                  strict=bool(spec.get("strict", True)))  # fmt: skip
-    raise SchemaError(f"response_format type {kind!r} is not supported: use text, json_object or json_schema.")
+            raise SchemaError(
+                'response_format json_schema needs {"json_schema": {"name": ..., "schema": {...}}}.'
+            )
+        return json_schema_format(
+            spec["schema"], name=str(spec.get("name") or "response"), strict=bool(spec.get("strict", True))
+        )
+    raise SchemaError(
+        f"response_format type {kind!r} is not supported: use text, json_object or json_schema."
+    )
 
 
 def schema_of(fmt: ResponseFormat | None) -> dict[str, Any] | None:
@@ -129,7 +161,8 @@ def check_schema(schema: dict[str, Any]) -> None:
     bad = unsupported_keywords(schema)
     if bad:
         raise SchemaError(
-            "The schema uses keywords the constrained decoder cannot enforce: " + "; ".join(bad)
+            "The schema uses keywords the constrained decoder cannot enforce: "
+            + "; ".join(bad)
             + ". Remove them (check such rules in your code after parsing) and try again."
         )
     grammar_for_schema(canonical(schema))  # compiles, or says why not
@@ -249,64 +282,3 @@ def empty_fields(value: Any, schema: dict[str, Any], path: str = "") -> Iterable
             yield where
         elif isinstance(v, dict) and isinstance(props.get(name), dict):
             yield from empty_fields(v, props[name], where + ".")
-
-
-# --------------------------------------------------------------------------- field editor
-
-
-def schema_from_fields(rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
-    """Rows of (name, type, required, enum values comma-separated) -> an object schema."""
-    props: dict[str, Any] = {}
-    required: list[str] = []
-    for i, row in enumerate(rows, 1):
-        cells = [("" if c is None else str(c)).strip() for c in list(row) + ["", "", "", ""]][:4]
-        name, kind, req, enum = cells
-        if not name:
-            continue
-        if name in props:
-            raise SchemaError(f"Field {name!r} appears twice (row {i}).")
-        kind = kind.lower() or "string"
-        if kind not in FIELD_TYPES:
-            raise SchemaError(f"Row {i}: type {kind!r} is not one of {', '.join(FIELD_TYPES)}.")
-        sub: dict[str, Any] = {"type": "array", "items": {"type": "string"}} if kind == "string list" else {
-            "type": kind
-        }
-        if enum:
-            values = [v.strip() for v in enum.split(",") if v.strip()]
-            target = sub["items"] if kind == "string list" else sub
-            target["enum"] = [_typed(v, kind, name) for v in values]
-        props[name] = sub
-        if req.lower() in ("true", "yes", "y", "1", "x", "required"):
-            required.append(name)
-    if not props:
-        raise SchemaError("Add at least one field (a name and a type).")
-    return {"type": "object", "properties": props, "required": required, "additionalProperties": False}
-
-
-def _typed(value: str, kind: str, name: str) -> Any:
-    try:
-        if kind == "integer":
-            return int(value)
-        if kind == "number":
-            return float(value)
-        if kind == "boolean":
-            return {"true": True, "false": False}[value.lower()]
-    except (ValueError, KeyError):
-        raise SchemaError(f"Field {name!r}: enum value {value!r} is not a {kind}.") from None
-    return value
-
-
-OUTPUT_CHOICES = ("Free text", "JSON", "JSON matching a schema")
-
-
-def format_from_ui(choice: str, schema_text: str = "", rows: Sequence[Sequence[Any]] | None = None) -> ResponseFormat:
-    """The Output format control: a pasted schema wins over the field editor's rows."""
-    if choice in (None, "", OUTPUT_CHOICES[0]):
-        return TEXT
-    if choice == OUTPUT_CHOICES[1]:
-        return JSON
-    if choice != OUTPUT_CHOICES[2]:
-        raise SchemaError(f"Output format must be one of: {', '.join(OUTPUT_CHOICES)}.")
-    if (schema_text or "").strip():
-        return json_schema_format(schema_text)
-    return json_schema_format(schema_from_fields(rows or []))

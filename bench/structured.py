@@ -93,9 +93,13 @@ def summary(results: list[dict], golds: list[dict]) -> dict:
         "schema_valid_rate": round(sum(r["schema_valid"] for r in results) / n, 3),
     }
     for f in FIELDS:
-        out[f"exact_{f}"] = round(sum(same(r["value"].get(f), g[f]) for r, g in zip(results, golds, strict=True)) / n, 3)
+        out[f"exact_{f}"] = round(
+            sum(same(r["value"].get(f), g[f]) for r, g in zip(results, golds, strict=True)) / n, 3
+        )
     out["exact_all_fields"] = round(
-        sum(all(same(r["value"].get(f), g[f]) for f in FIELDS) for r, g in zip(results, golds, strict=True)) / n, 3
+        sum(all(same(r["value"].get(f), g[f]) for f in FIELDS) for r, g in zip(results, golds, strict=True))
+        / n,
+        3,
     )
     tps = [r["tps"] for r in results if r["tps"]]
     out["tokens_per_s_median"] = round(statistics.median(tps), 2) if tps else None

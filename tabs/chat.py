@@ -444,7 +444,8 @@ def build(
                                max_new_tokens, stop, mask_pii_in, pii_kinds, denied_topics, topic_threshold,
                                blocked_words, blocked_patterns, refusal_message, output_format, output_schema,
                                output_fields)  # fmt: skip
-            yield from ui(decide(chat_for, get_tools, limits, True, history, conv, sess, config, guard_deps), config)
+            decided = decide(chat_for, get_tools, limits, True, history, conv, sess, config, guard_deps)
+            yield from ui(decided, config)
 
         def deny(history, backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
                  max_new_tokens, stop, mask_pii_in=PLACES, pii_kinds=KINDS, denied_topics="",
@@ -455,7 +456,8 @@ def build(
                                max_new_tokens, stop, mask_pii_in, pii_kinds, denied_topics, topic_threshold,
                                blocked_words, blocked_patterns, refusal_message, output_format, output_schema,
                                output_fields)  # fmt: skip
-            yield from ui(decide(chat_for, get_tools, limits, False, history, conv, sess, config, guard_deps), config)
+            decided = decide(chat_for, get_tools, limits, False, history, conv, sess, config, guard_deps)
+            yield from ui(decided, config)
 
         def retry(history, *rest):
             text, disp, conv2 = last_user_turn(history, rest[-2])

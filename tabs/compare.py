@@ -44,14 +44,23 @@ def build(deps: CompareDeps) -> gr.Blocks:
         )
         with gr.Row():
             models = gr.Dropdown(
-                choices=names, value=deps.contenders.default_names(), multiselect=True,
-                max_choices=MAX_COLUMNS, allow_custom_value=not deps.public, label="Models (2–4)",
-                elem_id="compare-models", scale=4,
-            )  # fmt: skip
+                choices=names,
+                value=deps.contenders.default_names(),
+                multiselect=True,
+                max_choices=MAX_COLUMNS,
+                allow_custom_value=not deps.public,
+                label="Models (2–4)",
+                elem_id="compare-models",
+                scale=4,
+            )
             blind = gr.Checkbox(False, label="Blind mode (A/B, vote)", elem_id="compare-blind", scale=1)
         system = gr.Textbox("", label="System prompt (optional)", lines=1)
-        prompt = gr.Textbox(label="Prompt", lines=3, elem_id="compare-prompt",
-                            placeholder="Explain what a context window is, in two sentences.")  # fmt: skip
+        prompt = gr.Textbox(
+            label="Prompt",
+            lines=3,
+            elem_id="compare-prompt",
+            placeholder="Explain what a context window is, in two sentences.",
+        )
         with gr.Row():
             run = gr.Button("Compare", variant="primary", elem_id="compare-run")
             stop = gr.Button("Stop")
@@ -59,31 +68,50 @@ def build(deps: CompareDeps) -> gr.Blocks:
             with gr.Row():
                 temperature = gr.Slider(0.0, 2.0, 0.7, step=0.05, label="Temperature")
                 top_p = gr.Slider(0.01, 1.0, 0.95, step=0.01, label="top_p")
-                max_new = gr.Slider(1, max(2, deps.max_new_tokens), min(256, deps.max_new_tokens), step=1,
-                                    label="Max new tokens")  # fmt: skip
+                max_new = gr.Slider(
+                    1,
+                    max(2, deps.max_new_tokens),
+                    min(256, deps.max_new_tokens),
+                    step=1,
+                    label="Max new tokens",
+                )
                 seed = gr.Number(42, precision=0, label="Seed")
             overrides = gr.Dataframe(
-                headers=OVERRIDE_HEADERS, value=[["", "", "", "", ""]], row_count=(1, "dynamic"),
-                column_count=(5, "fixed"), type="array", interactive=True,
+                headers=OVERRIDE_HEADERS,
+                value=[["", "", "", "", ""]],
+                row_count=(1, "dynamic"),
+                column_count=(5, "fixed"),
+                type="array",
+                interactive=True,
                 label="Per-column overrides (column number 1–4; blank = the shared value)",
-            )  # fmt: skip
+            )
         titles, answers, stats, boxes = [], [], [], []
         with gr.Row(equal_height=True):
             for i in range(MAX_COLUMNS):
                 with gr.Column(visible=i < 2, min_width=220) as box:
                     titles.append(gr.Markdown(f"### Column {i + 1}", elem_id=f"compare-title-{i}"))
-                    answers.append(gr.Textbox("", lines=10, max_lines=24, show_label=False, interactive=False,
-                                              elem_id=f"compare-answer-{i}"))  # fmt: skip
+                    answers.append(
+                        gr.Textbox(
+                            "",
+                            lines=10,
+                            max_lines=24,
+                            show_label=False,
+                            interactive=False,
+                            elem_id=f"compare-answer-{i}",
+                        )
+                    )
                     stats.append(gr.Markdown("", elem_id=f"compare-stats-{i}"))
                 boxes.append(box)
         with gr.Row(visible=False, elem_id="compare-vote-row") as vote_row:
-            verdict = gr.Radio(list(VOTE_CHOICES), value=None, label="Your verdict", elem_id="compare-verdict",
-                               scale=3)  # fmt: skip
+            verdict = gr.Radio(
+                list(VOTE_CHOICES), value=None, label="Your verdict", elem_id="compare-verdict", scale=3
+            )
             vote_btn = gr.Button("Vote", variant="primary", elem_id="compare-vote", scale=1)
         message = gr.Markdown("", elem_id="compare-message")
         with gr.Accordion("Leaderboard (blind votes)", open=True):
-            board = gr.Dataframe(headers=BOARD_HEADERS, value=board_rows(deps), interactive=False,
-                                 elem_id="compare-board")  # fmt: skip
+            board = gr.Dataframe(
+                headers=BOARD_HEADERS, value=board_rows(deps), interactive=False, elem_id="compare-board"
+            )
             with gr.Row():
                 refresh = gr.Button("Refresh", size="sm")
                 export = gr.Button("Export votes (CSV)", size="sm")
@@ -91,16 +119,28 @@ def build(deps: CompareDeps) -> gr.Blocks:
                 reset = gr.Button("Reset leaderboard", size="sm", variant="stop")
             votes_file = gr.File(label="Votes CSV", visible=False)
         with gr.Accordion("Prompt set (JSONL or CSV of prompts -> table of answers)", open=False):
-            set_file = gr.File(label="Prompts (.jsonl with {\"prompt\": ...} per line, or .csv with a prompt column)",
-                               file_types=[".jsonl", ".csv"], type="filepath")  # fmt: skip
+            set_file = gr.File(
+                label='Prompts (.jsonl with {"prompt": ...} per line, or .csv with a prompt column)',
+                file_types=[".jsonl", ".csv"],
+                type="filepath",
+            )
             run_set = gr.Button("Run the prompt set")
             set_table = gr.Dataframe(headers=SET_HEADERS, interactive=False, wrap=True)
             set_csv = gr.File(label="Answers CSV", visible=False)
 
         col_outputs = [*titles, *answers, *stats, *boxes]
 
-        def run_compare(models: list[str], system: str, prompt: str, blind: bool, temperature: float,
-                        top_p: float, max_new_tokens: int, seed: int, overrides: Any = None) -> Iterator[Any]:  # fmt: skip
+        def run_compare(
+            models: list[str],
+            system: str,
+            prompt: str,
+            blind: bool,
+            temperature: float,
+            top_p: float,
+            max_new_tokens: int,
+            seed: int,
+            overrides: Any = None,
+        ) -> Iterator[Any]:
             """Stream a side-by-side comparison (one column per model)."""
             params = make_params(temperature, top_p, max_new_tokens, seed, deps.max_new_tokens)
             yield [*_hidden_cols(), gr.update(visible=False), "", Round()]
@@ -118,41 +158,75 @@ def build(deps: CompareDeps) -> gr.Blocks:
 
         outs = [*col_outputs, vote_row, message, rnd]
         inputs = [models, system, prompt, blind, temperature, top_p, max_new, seed, overrides]
-        go = run.click(run_compare, inputs, outs, api_name="compare", concurrency_id=CONCURRENCY_ID,
-                       concurrency_limit=1)  # fmt: skip
-        sent = prompt.submit(run_compare, inputs, outs, api_name=False, concurrency_id=CONCURRENCY_ID,
-                             concurrency_limit=1)  # fmt: skip
+        go = run.click(
+            run_compare, inputs, outs, api_name="compare", concurrency_id=CONCURRENCY_ID, concurrency_limit=1
+        )
+        sent = prompt.submit(
+            run_compare, inputs, outs, api_name=False, concurrency_id=CONCURRENCY_ID, concurrency_limit=1
+        )
         stop.click(None, cancels=[go, sent], api_name=False)
-        vote_btn.click(do_vote, [verdict, rnd], [titles[0], titles[1], vote_row, message, board, rnd],
-                       api_name="compare_vote")  # fmt: skip
+        vote_btn.click(
+            do_vote,
+            [verdict, rnd],
+            [titles[0], titles[1], vote_row, message, board, rnd],
+            api_name="compare_vote",
+        )
         refresh.click(lambda: board_rows(deps), None, board, api_name="leaderboard")
-        export.click(lambda: gr.update(value=export_votes(deps), visible=True), None, votes_file,
-                     api_name="compare_export")  # fmt: skip
-        reset.click(lambda ok: (reset_votes(deps, ok), board_rows(deps), False), [confirm],
-                    [message, board, confirm], api_name="compare_reset")  # fmt: skip
+        export.click(
+            lambda: gr.update(value=export_votes(deps), visible=True),
+            None,
+            votes_file,
+            api_name="compare_export",
+        )
+        reset.click(
+            lambda ok: (reset_votes(deps, ok), board_rows(deps), False),
+            [confirm],
+            [message, board, confirm],
+            api_name="compare_reset",
+        )
 
-        def prompt_set(models: list[str], system: str, path: str | None, temperature: float, top_p: float,
-                       max_new_tokens: int, seed: int) -> Iterator[Any]:  # fmt: skip
+        def prompt_set(
+            models: list[str],
+            system: str,
+            path: str | None,
+            temperature: float,
+            top_p: float,
+            max_new_tokens: int,
+            seed: int,
+        ) -> Iterator[Any]:
             """Run every prompt of a file through the chosen models."""
             params = make_params(temperature, top_p, max_new_tokens, seed, deps.max_new_tokens)
             for rows, csv_path in run_prompt_set(deps, models or [], system, path, params):
                 yield rows, gr.update(value=csv_path, visible=csv_path is not None)
 
-        run_set.click(prompt_set, [models, system, set_file, temperature, top_p, max_new, seed],
-                      [set_table, set_csv], api_name="compare_prompt_set", concurrency_id=CONCURRENCY_ID,
-                      concurrency_limit=1)  # fmt: skip
+        run_set.click(
+            prompt_set,
+            [models, system, set_file, temperature, top_p, max_new, seed],
+            [set_table, set_csv],
+            api_name="compare_prompt_set",
+            concurrency_id=CONCURRENCY_ID,
+            concurrency_limit=1,
+        )
         blocks.load(lambda: board_rows(deps), None, board, api_name=False)
     return blocks
 
 
 def _hidden_cols() -> list[Any]:
-    return [*(gr.update() for _ in range(MAX_COLUMNS)), *("" for _ in range(MAX_COLUMNS)),
-            *("" for _ in range(MAX_COLUMNS)), *(gr.update() for _ in range(MAX_COLUMNS))]  # fmt: skip
+    return [
+        *(gr.update() for _ in range(MAX_COLUMNS)),
+        *("" for _ in range(MAX_COLUMNS)),
+        *("" for _ in range(MAX_COLUMNS)),
+        *(gr.update() for _ in range(MAX_COLUMNS)),
+    ]
 
 
 def _cols(view: list[tuple[str, str, str]]) -> list[Any]:
     n = len(view)
     pad = [("", "", "")] * (MAX_COLUMNS - n)
     full = view + pad
-    return [*(t for t, _, _ in full), *(a for _, a, _ in full), *(s for _, _, s in full),
-            *(gr.update(visible=i < n) for i in range(MAX_COLUMNS))]  # fmt: skip
+    return [
+        *(t for t, _, _ in full),
+        *(a for _, a, _ in full),
+        *(s for _, _, s in full),
+        *(gr.update(visible=i < n) for i in range(MAX_COLUMNS)),
+    ]

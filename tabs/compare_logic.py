@@ -57,7 +57,9 @@ class Round:
     voted: bool = False
 
 
-def make_params(temperature: float, top_p: float, max_new_tokens: int, seed: int | None, cap: int) -> GenParams:
+def make_params(
+    temperature: float, top_p: float, max_new_tokens: int, seed: int | None, cap: int
+) -> GenParams:
     s = None if seed is None or int(seed) < 0 else int(seed)
     return GenParams(
         temperature=max(0.0, float(temperature)),
@@ -136,7 +138,9 @@ def stats_line(col: Any, name: str, local: bool) -> str:
         parts.append(f"TTFT {col.ttft_s:.2f} s")
     if col.tokens_per_s is not None:
         parts.append(f"{col.tokens_per_s:.1f} tokens/s")
-    parts.append(f"{col.completion_tokens} tokens" + (f" ({col.prompt_tokens} prompt)" if col.prompt_tokens else ""))
+    parts.append(
+        f"{col.completion_tokens} tokens" + (f" ({col.prompt_tokens} prompt)" if col.prompt_tokens else "")
+    )
     parts.append(cost_text(name, local, col.prompt_tokens, col.completion_tokens))
     if col.status == "stopped":
         parts.append("stopped")
@@ -177,7 +181,10 @@ def compare(
     rnd = Round(tuple(names), prompt, bool(blind))
     cols: list[Any] = []
     for cols in deps.run_columns(entries, messages):
-        view = [(title(i, e.name, blind), c.text, stats_line(c, e.name, e.local)) for i, (e, c) in enumerate(zip(entries, cols, strict=True))]
+        view = [
+            (title(i, e.name, blind), c.text, stats_line(c, e.name, e.local))
+            for i, (e, c) in enumerate(zip(entries, cols, strict=True))
+        ]
         yield view, rnd
     yield view, replace(rnd, done=True)
 
@@ -196,13 +203,18 @@ def vote(deps: CompareDeps, rnd: Round | None, choice: str) -> tuple[list[str], 
     deps.store.add(rnd.names[0], rnd.names[1], outcome, rnd.prompt)
     label = next(k for k, v in VOTE_CHOICES.items() if v == outcome)
     revealed = [f"### Model A: {rnd.names[0]}", f"### Model B: {rnd.names[1]}"]
-    return revealed, f"Thanks! Your vote ({label}) is stored. A was **{rnd.names[0]}**, B was **{rnd.names[1]}**."
+    return (
+        revealed,
+        f"Thanks! Your vote ({label}) is stored. A was **{rnd.names[0]}**, B was **{rnd.names[1]}**.",
+    )
 
 
 def board_rows(deps: CompareDeps) -> list[list[Any]]:
     rows = []
     for rank, r in enumerate(deps.store.leaderboard(), 1):
-        interval = f"{r.low:.0f} – {r.high:.0f}" if r.votes >= MIN_VOTES_FOR_INTERVAL else "(needs more votes)"
+        interval = (
+            f"{r.low:.0f} – {r.high:.0f}" if r.votes >= MIN_VOTES_FOR_INTERVAL else "(needs more votes)"
+        )
         rows.append([rank, r.model, round(r.rating), interval, r.votes, r.wins, r.losses, r.ties])
     return rows
 
@@ -245,7 +257,7 @@ def read_prompts(path: str | None) -> list[str]:
             try:
                 item = json.loads(line)
             except json.JSONDecodeError:
-                raise gr.Error(f"Line {n} is not JSON: write one {{\"prompt\": \"...\"}} per line.") from None
+                raise gr.Error(f'Line {n} is not JSON: write one {{"prompt": "..."}} per line.') from None
             prompts.append(item.get("prompt", "") if isinstance(item, dict) else str(item))
     prompts = [p.strip() for p in prompts if p and p.strip()]
     if not prompts:
@@ -266,11 +278,8 @@ def run_prompt_set(
     names = check_request(deps, names, prompts[0], False)
     rows: list[list[Any]] = []
     for prompt in prompts:
-        final: list[Any] = []
         entries = [deps.contenders.entry(n, params) for n in names]
-        messages = to_messages(system, prompt)
-        for final in deps.run_columns(entries, messages):
-            pass
+        final: list[Any] = list(deps.run_columns(entries, to_messages(system, prompt)))[-1]
         for name, col in zip(names, final, strict=True):
             tps = round(col.tokens_per_s, 1) if col.tokens_per_s else None
             ttft = round(col.ttft_s, 2) if col.ttft_s is not None else None

@@ -18,8 +18,12 @@ from backends.base import BackendError, ResponseFormat
 from tabs.guard_ui import shown
 
 CHOICES = ("Free text", "JSON", "JSON matching a schema")
-FIELD_HEADERS = ["name", "type (string, integer, number, boolean, string list)", "required (yes/no)",
-                 "enum (comma-separated, optional)"]  # fmt: skip
+FIELD_HEADERS = [
+    "name",
+    "type (string, integer, number, boolean, string list)",
+    "required (yes/no)",
+    "enum (comma-separated, optional)",
+]
 TITLE_PREFIX = "Output:"
 
 
@@ -43,13 +47,20 @@ def controls(open: bool = False) -> Controls:
     with gr.Accordion("Output format", open=open):
         choice = gr.Radio(list(CHOICES), value=CHOICES[0], label="Answer as", elem_classes="output-format")
         schema = gr.Textbox(
-            "", lines=4, label="JSON Schema (paste one; it wins over the fields below)",
-            placeholder='{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}',
-        )  # fmt: skip
+            "",
+            lines=4,
+            label="JSON Schema (paste one; it wins over the fields below)",
+            placeholder='{"type": "object", "properties": {"city": {"type": "string"}}}',
+        )
         fields = gr.Dataframe(
-            headers=FIELD_HEADERS, value=[["", "string", "yes", ""]], row_count=(1, "dynamic"),
-            column_count=(4, "fixed"), type="array", interactive=True, label="Or build an object: one row per field",
-        )  # fmt: skip
+            headers=FIELD_HEADERS,
+            value=[["", "string", "yes", ""]],
+            row_count=(1, "dynamic"),
+            column_count=(4, "fixed"),
+            type="array",
+            interactive=True,
+            label="Or build an object: one row per field",
+        )
     return Controls(choice, schema, fields)
 
 
@@ -63,7 +74,9 @@ def rows_of(value: Any) -> list[list[Any]]:
     return [list(r) for r in value]
 
 
-def resolve(formats: Formats | None, choice: str | None, schema_text: str = "", fields: Any = None) -> ResponseFormat | None:
+def resolve(
+    formats: Formats | None, choice: str | None, schema_text: str = "", fields: Any = None
+) -> ResponseFormat | None:
     """The chosen format (None for free text); a bad schema is a gr.Error that says why."""
     if choice in (None, "", CHOICES[0]):
         return None
@@ -81,5 +94,9 @@ def report(formats: Formats | None, answer: str, fmt: ResponseFormat | None) -> 
     if fmt is None or formats is None:
         return []
     result = formats.validate_answer(answer, fmt)
-    body = f"```json\n{json.dumps(result.value, indent=2, ensure_ascii=False)}\n```" if result.value is not None else shown(answer)
+    body = (
+        f"```json\n{json.dumps(result.value, indent=2, ensure_ascii=False)}\n```"
+        if result.value is not None
+        else shown(answer)
+    )
     return [{"role": "assistant", "content": body, "metadata": {"title": f"{TITLE_PREFIX} {result.line()}"}}]

@@ -20,7 +20,12 @@ def test_blind_comparison_and_vote(page, tmp_path):
     (data / "models").mkdir(parents=True)
     for gguf in (ROOT / "data" / "models").glob("*.gguf"):
         (data / "models" / gguf.name).symlink_to(gguf)
-    env = {"WB_DATA_DIR": str(data), "WB_LLAMA_THREADS": "1", "WB_LLAMA_CTX": "1024", "WB_MAX_NEW_TOKENS": "24"}
+    env = {
+        "WB_DATA_DIR": str(data),
+        "WB_LLAMA_THREADS": "1",
+        "WB_LLAMA_CTX": "1024",
+        "WB_MAX_NEW_TOKENS": "24",
+    }
     with running_app(env=env) as (url, _proc, _startup):
         page.goto(url, wait_until="load")
         page.get_by_role("tab", name="Compare").click(timeout=60_000)
@@ -43,7 +48,8 @@ def test_blind_comparison_and_vote(page, tmp_path):
         winner = revealed.split(": ", 1)[1]
         page.wait_for_function(  # the leaderboard lists both real names after the vote
             "names => names.every(n => document.querySelector('#compare-board').innerText.includes(n))",
-            arg=[QWEN, SMOL], timeout=30_000,
+            arg=[QWEN, SMOL],
+            timeout=30_000,
         )
         assert winner in page.locator("#compare-board").inner_text()
         page.screenshot(path=str(ARTIFACTS / "compare-voted.png"))

@@ -51,17 +51,25 @@ def test_json_schema_gives_schema_valid_json_from_smollm2(client):
     from jsonschema import validate
 
     fmt = {"type": "json_schema", "json_schema": {"name": "booking", "schema": SCHEMA, "strict": True}}
-    r = client.chat.completions.create(model=SMOL, messages=ASK, response_format=fmt, max_tokens=64,
-                                       temperature=0)  # fmt: skip
+    r = client.chat.completions.create(
+        model=SMOL, messages=ASK, response_format=fmt, max_tokens=64, temperature=0
+    )
     validate(json.loads(r.choices[0].message.content), SCHEMA)
-    chunks = client.chat.completions.create(model=SMOL, messages=ASK, response_format=fmt, max_tokens=64,
-                                            temperature=0.9, seed=3, stream=True)  # fmt: skip
+    chunks = client.chat.completions.create(
+        model=SMOL, messages=ASK, response_format=fmt, max_tokens=64, temperature=0.9, seed=3, stream=True
+    )
     validate(json.loads("".join(c.choices[0].delta.content or "" for c in chunks if c.choices)), SCHEMA)
 
 
 def test_json_object_gives_json(client):
-    r = client.chat.completions.create(model=SMOL, messages=ASK, response_format={"type": "json_object"},
-                                       max_tokens=48, temperature=0, stop=["\n\n\n"])  # fmt: skip
+    r = client.chat.completions.create(
+        model=SMOL,
+        messages=ASK,
+        response_format={"type": "json_object"},
+        max_tokens=48,
+        temperature=0,
+        stop=["\n\n\n"],
+    )
     text = r.choices[0].message.content
     assert text.lstrip().startswith("{")
     if r.choices[0].finish_reason == "stop":  # a cut-off answer is unfinished JSON by definition
@@ -69,8 +77,9 @@ def test_json_object_gives_json(client):
 
 
 def test_openai_parse_with_a_pydantic_model(client):
-    r = client.chat.completions.parse(model=SMOL, messages=ASK, response_format=Booking, max_tokens=64,
-                                      temperature=0)  # fmt: skip
+    r = client.chat.completions.parse(
+        model=SMOL, messages=ASK, response_format=Booking, max_tokens=64, temperature=0
+    )
     booking = r.choices[0].message.parsed
     assert isinstance(booking, Booking) and booking.city in ("Paris", "Rome", "Oslo")
 
@@ -85,8 +94,9 @@ def test_a_schema_that_cannot_be_enforced_is_a_400(client):
     assert e.value.code == "invalid_response_format" and "minimum" in e.value.message
     assert e.value.body["param"] == "response_format"
     with pytest.raises(openai.BadRequestError, match="invalid"):
-        client.chat.completions.create(model=SMOL, messages=ASK,
-                                       response_format={"type": "json_object", "schema": {"type": "nope"}})  # fmt: skip
+        client.chat.completions.create(
+            model=SMOL, messages=ASK, response_format={"type": "json_object", "schema": {"type": "nope"}}
+        )
 
 
 PRICE = {
@@ -106,10 +116,15 @@ def test_chat_tab_json_answer_after_a_tool_call_with_qwen(settings):
     demo, client = launch(settings)
     try:
         history, _info = client.predict(
-            message="How much is a ticket to Paris?", backend="llama_cpp", tools=["get_ticket_price"],
-            temperature=0, max_new_tokens=64, output_format="JSON matching a schema",
-            output_schema=json.dumps(PRICE), api_name="/chat",
-        )  # fmt: skip
+            message="How much is a ticket to Paris?",
+            backend="llama_cpp",
+            tools=["get_ticket_price"],
+            temperature=0,
+            max_new_tokens=64,
+            output_format="JSON matching a schema",
+            output_schema=json.dumps(PRICE),
+            api_name="/chat",
+        )
     finally:
         demo.close()
     titles = [(m.get("metadata") or {}).get("title", "") for m in history]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import gradio as gr
 import pytest
 
-from backends.arena import VoteStore, Vote, leaderboard
+from backends.arena import Vote, VoteStore, leaderboard
 from backends.base import BackendError, Delta, GenParams, Message, ToolSpec, Usage
 from backends.compare import Entry, run_columns
 from backends.fakes import FakeChat
@@ -26,8 +26,9 @@ class GatedChat:
     model_id: str = "gated"
     supports_tools: bool = False
 
-    def stream(self, messages: Sequence[Message], *, tools: Sequence[ToolSpec] = (),
-               params: GenParams = GenParams()) -> Iterator[Delta]:  # fmt: skip
+    def stream(
+        self, messages: Sequence[Message], *, tools: Sequence[ToolSpec] = (), params: GenParams = GenParams()
+    ) -> Iterator[Delta]:
         yield Delta(text="first")
         assert self.gate.wait(WAIT), "the other column never finished"
         yield Delta(text=" second")
@@ -57,8 +58,10 @@ def test_two_models_stream_independently():
             yield from super().stream(*a, **k)
             gate.set()
 
-    entries = [Entry("slow", GatedChat(gate), False, GenParams()),
-               Entry("fast", Fast(script=["quick answer"]), False, GenParams())]  # fmt: skip
+    entries = [
+        Entry("slow", GatedChat(gate), False, GenParams()),
+        Entry("fast", Fast(script=["quick answer"]), False, GenParams()),
+    ]
     snaps, final = _final(entries)
     assert [c.status for c in final] == ["done", "done"]
     assert final[0].text == "first second" and final[1].text == "quick answer"
@@ -67,8 +70,10 @@ def test_two_models_stream_independently():
 
 
 def test_local_models_run_one_after_another_and_say_they_wait():
-    entries = [Entry("a", FakeChat(script=["one two"]), True, GenParams()),
-               Entry("b", FakeChat(script=["three"]), True, GenParams())]  # fmt: skip
+    entries = [
+        Entry("a", FakeChat(script=["one two"]), True, GenParams()),
+        Entry("b", FakeChat(script=["three"]), True, GenParams()),
+    ]
     snaps, final = _final(entries)
     assert any(s[1].status == "waiting" and "waiting for a" in s[1].note for s in snaps)
     assert not any(s[0].status == "running" and s[1].status == "running" for s in snaps)
@@ -76,8 +81,11 @@ def test_local_models_run_one_after_another_and_say_they_wait():
 
 
 def test_a_failing_model_keeps_the_others_running():
-    entries = [Entry("bad", Broken(), True, GenParams()), Entry("good", FakeChat(script=["fine"]), True, GenParams()),
-               Entry("missing", None, False, GenParams(), "not offered")]  # fmt: skip
+    entries = [
+        Entry("bad", Broken(), True, GenParams()),
+        Entry("good", FakeChat(script=["fine"]), True, GenParams()),
+        Entry("missing", None, False, GenParams(), "not offered"),
+    ]
     _, final = _final(entries)
     assert final[0].status == "error" and "bad magic" in final[0].note
     assert final[1].status == "done" and final[1].text == "fine"
@@ -86,8 +94,13 @@ def test_a_failing_model_keeps_the_others_running():
 
 def test_closing_the_stream_stops_the_workers():
     gate = threading.Event()
-    gen = run_columns([Entry("slow", GatedChat(gate), False, GenParams()),
-                       Entry("other", GatedChat(gate), False, GenParams())], [Message("user", "x")])  # fmt: skip
+    gen = run_columns(
+        [
+            Entry("slow", GatedChat(gate), False, GenParams()),
+            Entry("other", GatedChat(gate), False, GenParams()),
+        ],
+        [Message("user", "x")],
+    )
     next(gen)
     gen.close()
     gate.set()  # the workers see the stop flag at their next piece
@@ -195,8 +208,12 @@ def test_prompt_set_from_jsonl_and_csv(tmp_path):
     jsonl = tmp_path / "p.jsonl"
     jsonl.write_text('{"prompt": "first"}\n\n"second"\n')
     rows, csv_path = list(cl.run_prompt_set(deps, ["m1", "m2"], "", str(jsonl), GenParams()))[-1]
-    assert [(r[0], r[1], r[2]) for r in rows] == [("first", "m1", "echo: first"), ("first", "m2", "echo: first"),
-                                                  ("second", "m1", "echo: second"), ("second", "m2", "echo: second")]  # fmt: skip
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("first", "m1", "echo: first"),
+        ("first", "m2", "echo: first"),
+        ("second", "m1", "echo: second"),
+        ("second", "m2", "echo: second"),
+    ]
     assert "echo: second" in open(csv_path).read()
     csv_file = tmp_path / "p.csv"
     csv_file.write_text("id,prompt\n1,hello\n")

@@ -9,7 +9,7 @@ import json
 import gradio as gr
 import pytest
 
-from backends import structured
+from backends import output_formats, structured
 from backends.openai_chat import OpenAIChat
 from tabs import output_format
 from tabs.local_chat import Limits, respond
@@ -19,7 +19,7 @@ SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "require
 
 
 def _run(engine, output):
-    return list(respond(engine, Limits(), "Where?", [], "test", output=output, formats=structured))
+    return list(respond(engine, Limits(), "Where?", [], "test", output=output, formats=output_formats))
 
 
 def test_schema_reaches_the_model_and_the_answer_is_checked():
@@ -35,7 +35,9 @@ def test_schema_reaches_the_model_and_the_answer_is_checked():
 
 
 def test_a_failing_answer_and_an_empty_field_are_said():
-    out = _run(ScriptedEngine(words=('{"town": "Rome"}',)), ("JSON matching a schema", json.dumps(SCHEMA), None))
+    out = _run(
+        ScriptedEngine(words=('{"town": "Rome"}',)), ("JSON matching a schema", json.dumps(SCHEMA), None)
+    )
     assert out[-1][1].metadata["title"].startswith("Output: ❌ does not match the schema")
     rows = [["city", "string", "yes", ""]]
     out = _run(ScriptedEngine(words=('{"city": ""}',)), ("JSON matching a schema", "", rows))
@@ -60,8 +62,10 @@ def test_remote_models_get_response_format():
     from backends.base import GenParams, Message
 
     req = chat._request([Message("user", "x")], [], GenParams(response_format=fmt))
-    assert req["response_format"] == {"type": "json_schema", "json_schema": {"name": "place", "schema": SCHEMA,
-                                                                              "strict": True}}  # fmt: skip
+    assert req["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "place", "schema": SCHEMA, "strict": True},
+    }
     assert "response_format" not in chat._request([Message("user", "x")], [], GenParams())
 
 

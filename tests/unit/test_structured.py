@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from backends import output_formats as of
 from backends import structured as st
 from backends.base import GenParams, ResponseFormat, ToolSpec
 
@@ -55,7 +56,10 @@ def test_bad_formats_say_what_is_wrong(bad, words):
 def test_unsupported_keywords_are_named_with_their_place():
     schema = {
         "type": "object",
-        "properties": {"age": {"type": "integer", "minimum": 0}, "mail": {"type": "string", "format": "email"}},
+        "properties": {
+            "age": {"type": "integer", "minimum": 0},
+            "mail": {"type": "string", "format": "email"},
+        },
         "not": {"required": ["x"]},
     }
     with pytest.raises(st.SchemaError) as err:
@@ -106,27 +110,32 @@ def test_validate_answer_pass_fail_and_empty_fields():
 
 
 def test_field_editor_builds_a_schema():
-    rows = [["name", "string", "yes", ""], ["city", "string", "true", "Paris, Rome"], ["nights", "integer", "", ""],
-            ["tags", "string list", "", "a,b"], ["", "", "", ""]]  # fmt: skip
-    schema = st.schema_from_fields(rows)
+    rows = [
+        ["name", "string", "yes", ""],
+        ["city", "string", "true", "Paris, Rome"],
+        ["nights", "integer", "", ""],
+        ["tags", "string list", "", "a,b"],
+        ["", "", "", ""],
+    ]
+    schema = of.schema_from_fields(rows)
     assert schema["required"] == ["name", "city"]
     assert schema["properties"]["city"]["enum"] == ["Paris", "Rome"]
     assert schema["properties"]["tags"] == {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}}
-    fmt = st.format_from_ui("JSON matching a schema", "", rows)
+    fmt = of.format_from_ui("JSON matching a schema", "", rows)
     assert json.loads(fmt.schema_json) == schema
     with pytest.raises(st.SchemaError, match="twice"):
-        st.schema_from_fields([["a", "string"], ["a", "integer"]])
+        of.schema_from_fields([["a", "string"], ["a", "integer"]])
     with pytest.raises(st.SchemaError, match="not one of"):
-        st.schema_from_fields([["a", "date"]])
+        of.schema_from_fields([["a", "date"]])
     with pytest.raises(st.SchemaError, match="at least one field"):
-        st.schema_from_fields([])
+        of.schema_from_fields([])
 
 
 def test_pasted_schema_wins_over_rows_and_free_text_is_text():
-    fmt = st.format_from_ui("JSON matching a schema", json.dumps(BOOKING), [["x", "string"]])
+    fmt = of.format_from_ui("JSON matching a schema", json.dumps(BOOKING), [["x", "string"]])
     assert st.schema_of(fmt) == BOOKING
-    assert st.format_from_ui("Free text") == ResponseFormat()
-    assert st.format_from_ui("JSON") == st.JSON
+    assert of.format_from_ui("Free text") == ResponseFormat()
+    assert of.format_from_ui("JSON") == st.JSON
 
 
 def test_pydantic_generated_schema_is_supported():
