@@ -9,6 +9,7 @@ Public API: ``/compare`` (stream a comparison), ``/compare_vote``, ``/leaderboar
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import gradio as gr
@@ -17,7 +18,6 @@ from tabs.compare_logic import (
     BOARD_HEADERS,
     MAX_COLUMNS,
     OVERRIDE_HEADERS,
-    SET_HEADERS,
     VOTE_CHOICES,
     CompareDeps,  # noqa: F401  (re-exported: app.py builds it)
     Round,
@@ -26,9 +26,9 @@ from tabs.compare_logic import (
     export_votes,
     make_params,
     reset_votes,
-    run_prompt_set,
     vote,
 )
+from tabs.compare_sets import SET_HEADERS, run_prompt_set
 
 CONCURRENCY_ID = "compare"  # local columns also wait for each model's own llama.cpp lock
 
@@ -148,12 +148,13 @@ def build(deps: CompareDeps) -> gr.Blocks:
                 cols = _cols(view)
                 show_vote = state.blind and state.done
                 note = "Which answer is better? Vote to reveal the names." if show_vote else ""
+                note = "\n\n".join(n for n in (note, state.notes) if n)
                 yield [*cols, gr.update(visible=show_vote), note, state]
 
         def do_vote(choice: str, state: Round) -> tuple:
             """Vote on the last blind comparison (A better, B better, Tie, Both bad); reveals the names."""
             revealed, note = vote(deps, state, choice)
-            done = Round(state.names, state.prompt, state.blind, state.done, voted=True)
+            done = replace(state, voted=True)
             return (*revealed, gr.update(visible=False), note, board_rows(deps), done)
 
         outs = [*col_outputs, vote_row, message, rnd]

@@ -7,9 +7,6 @@ the side-by-side runner and the vote store.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import random
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -20,10 +17,11 @@ from typing import Any, Protocol
 import gradio as gr
 
 from backends.base import GenParams, Message
+from guardrails import GuardrailConfig
 from tabs.chat_view import PRICES
+from tabs.guard_ui import make_guard
 
 MAX_COLUMNS = 4
-MAX_PROMPTS = 50
 MIN_VOTES_FOR_INTERVAL = 5  # a bootstrap over fewer votes says little
 OVERRIDE_HEADERS = ["column", "temperature", "top_p", "max_new_tokens", "seed"]
 BOARD_HEADERS = ["rank", "model", "rating", "95% interval", "votes", "wins", "losses", "ties"]
@@ -55,6 +53,7 @@ class Round:
     blind: bool = False
     done: bool = False
     voted: bool = False
+    notes: str = ""  # guardrail notes (markdown)
 
 
 def make_params(
@@ -173,20 +172,36 @@ def compare(
     params: GenParams,
     overrides: Any = None,
 ) -> Iterator[tuple[list[tuple[str, str, str]], Round]]:
-    """Stream all columns: yields ([(title, answer, stats)] per column, Round)."""
+    """Stream all columns: yields ([(title, answer, stats)] per column, Round). The app's
+    default guardrails apply as in the chat tabs: the prompt is checked and masked before any
+    model sees it, every answer is masked and made safe to show."""
     names = check_request(deps, names, prompt, blind)
     per_col = apply_overrides(params, overrides, len(names), deps.max_new_tokens)
+    g = make_guard(GuardrailConfig(max_input_chars=deps.max_input_chars))
+    inp = g.result(g.guard.check_input(prompt), "Your prompt")
+    if not inp.allowed:
+        raise gr.Error(inp.text)
     entries = [deps.contenders.entry(n, p) for n, p in zip(names, per_col, strict=True)]
-    messages = to_messages(system, prompt)
     rnd = Round(tuple(names), prompt, bool(blind))
     cols: list[Any] = []
-    for cols in deps.run_columns(entries, messages):
-        view = [
-            (title(i, e.name, blind), c.text, stats_line(c, e.name, e.local))
-            for i, (e, c) in enumerate(zip(entries, cols, strict=True))
-        ]
-        yield view, rnd
-    yield view, replace(rnd, done=True)
+    for cols in deps.run_columns(entries, to_messages(system, inp.text)):
+        yield _view(entries, cols, blind, g.partial), replace(rnd, notes=g.markdown())
+    final = [
+        replace(c, text=g.result(g.guard.check_output(c.text), e.name).text)
+        for e, c in zip(entries, cols, strict=True)
+    ]
+    yield _view(entries, final, blind, None), replace(rnd, done=True, notes=g.markdown())
+
+
+def _view(
+    entries: Sequence[Any], cols: Sequence[Any], blind: bool, partial: Any
+) -> list[tuple[str, str, str]]:
+    """(title, answer, stats) per column; ``partial``: the cheap output check for streamed text."""
+    out = []
+    for i, (e, c) in enumerate(zip(entries, cols, strict=True)):
+        text = partial.check_output(c.text, final=False).text if partial is not None else c.text
+        out.append((title(i, e.name, blind), text, stats_line(c, e.name, e.local)))
+    return out
 
 
 def vote(deps: CompareDeps, rnd: Round | None, choice: str) -> tuple[list[str], str]:
@@ -231,64 +246,3 @@ def reset_votes(deps: CompareDeps, confirmed: bool) -> str:
         raise gr.Error("Tick 'Yes, delete all votes' first: a reset cannot be undone.")
     n = deps.store.reset()
     return f"Deleted {n} votes."
-
-
-# --------------------------------------------------------------------------- prompt sets
-
-
-def read_prompts(path: str | None) -> list[str]:
-    """Prompts from a .jsonl ({"prompt": ...} or a string per line) or .csv ("prompt" column,
-    else the first one) file."""
-    if not path:
-        raise gr.Error("Upload a .jsonl or .csv file of prompts.")
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
-    prompts: list[str] = []
-    if path.lower().endswith(".csv"):
-        rows = list(csv.reader(io.StringIO(text)))
-        if rows:
-            header = [h.strip().lower() for h in rows[0]]
-            col = header.index("prompt") if "prompt" in header else 0
-            body = rows[1:] if "prompt" in header else rows
-            prompts = [r[col] for r in body if len(r) > col]
-    else:
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError:
-                raise gr.Error(f'Line {n} is not JSON: write one {{"prompt": "..."}} per line.') from None
-            prompts.append(item.get("prompt", "") if isinstance(item, dict) else str(item))
-    prompts = [p.strip() for p in prompts if p and p.strip()]
-    if not prompts:
-        raise gr.Error("No prompts found: use a 'prompt' column (CSV) or {\"prompt\": ...} lines (JSONL).")
-    if len(prompts) > MAX_PROMPTS:
-        raise gr.Error(f"The file has {len(prompts)} prompts; the limit is {MAX_PROMPTS}.")
-    return prompts
-
-
-SET_HEADERS = ["prompt", "model", "answer", "status", "TTFT (s)", "tokens/s", "tokens"]
-
-
-def run_prompt_set(
-    deps: CompareDeps, names: Sequence[str], system: str, path: str | None, params: GenParams
-) -> Iterator[tuple[list[list[Any]], str | None]]:
-    """Every prompt through every model; yields the table so far, then the CSV file too."""
-    prompts = read_prompts(path)
-    names = check_request(deps, names, prompts[0], False)
-    rows: list[list[Any]] = []
-    for prompt in prompts:
-        entries = [deps.contenders.entry(n, params) for n in names]
-        final: list[Any] = list(deps.run_columns(entries, to_messages(system, prompt)))[-1]
-        for name, col in zip(names, final, strict=True):
-            tps = round(col.tokens_per_s, 1) if col.tokens_per_s else None
-            ttft = round(col.ttft_s, 2) if col.ttft_s is not None else None
-            answer = col.text if col.status != "error" else f"[error] {col.note}"
-            rows.append([prompt, name, answer, col.status, ttft, tps, col.completion_tokens])
-        yield rows, None
-    path_out = Path(tempfile.mkdtemp(prefix="prompt-set-")) / "prompt-set-answers.csv"
-    with path_out.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(SET_HEADERS)
-        w.writerows(rows)
-    yield rows, str(path_out)

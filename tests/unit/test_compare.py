@@ -14,6 +14,7 @@ from backends.base import BackendError, Delta, GenParams, Message, ToolSpec, Usa
 from backends.compare import Entry, run_columns
 from backends.fakes import FakeChat
 from tabs import compare_logic as cl
+from tabs import compare_sets as cs
 
 WAIT = 30  # seconds: a guard against a hang, never a timing assert
 
@@ -207,7 +208,7 @@ def test_prompt_set_from_jsonl_and_csv(tmp_path):
     deps.contenders.models = {"m1": FakeChat(), "m2": FakeChat()}  # echo
     jsonl = tmp_path / "p.jsonl"
     jsonl.write_text('{"prompt": "first"}\n\n"second"\n')
-    rows, csv_path = list(cl.run_prompt_set(deps, ["m1", "m2"], "", str(jsonl), GenParams()))[-1]
+    rows, csv_path = list(cs.run_prompt_set(deps, ["m1", "m2"], "", str(jsonl), GenParams()))[-1]
     assert [(r[0], r[1], r[2]) for r in rows] == [
         ("first", "m1", "echo: first"),
         ("first", "m2", "echo: first"),
@@ -217,7 +218,17 @@ def test_prompt_set_from_jsonl_and_csv(tmp_path):
     assert "echo: second" in open(csv_path).read()
     csv_file = tmp_path / "p.csv"
     csv_file.write_text("id,prompt\n1,hello\n")
-    assert cl.read_prompts(str(csv_file)) == ["hello"]
+    assert cs.read_prompts(str(csv_file)) == ["hello"]
     (tmp_path / "bad.jsonl").write_text("{oops\n")
     with pytest.raises(gr.Error, match="Line 1"):
-        cl.read_prompts(str(tmp_path / "bad.jsonl"))
+        cs.read_prompts(str(tmp_path / "bad.jsonl"))
+
+
+def test_guardrails_mask_the_prompt_and_the_answers(tmp_path):
+    deps = _deps(tmp_path)
+    deps.contenders.models = {"m1": FakeChat(), "m2": FakeChat(script=["write to ann@example.com"])}
+    view, rnd = list(cl.compare(deps, ["m1", "m2"], "", "my mail is bob@example.com", False, GenParams()))[-1]
+    seen = deps.contenders.models["m1"].calls[0][-1].content
+    assert "bob@example.com" not in seen  # the model got the masked prompt
+    assert "ann@example.com" not in view[1][1] and "bob@example.com" not in view[0][1]
+    assert "Guardrails" in rnd.notes
