@@ -20,6 +20,7 @@ from backends.base import GenParams, Message
 from guardrails import GuardrailConfig
 from tabs.chat_view import PRICES
 from tabs.guard_ui import make_guard
+from tabs.output_format import rows_of
 
 MAX_COLUMNS = 4
 MIN_VOTES_FOR_INTERVAL = 5  # a bootstrap over fewer votes says little
@@ -71,7 +72,7 @@ def make_params(
 def apply_overrides(base: GenParams, rows: Any, n: int, cap: int) -> list[GenParams]:
     """Per-column overrides from the table (blank cells keep the shared settings)."""
     out = [base] * n
-    for row in _rows(rows):
+    for row in rows_of(rows):
         cells = [str(c).strip() if c is not None else "" for c in list(row) + [""] * 5][:5]
         if not cells[0]:
             continue
@@ -95,16 +96,6 @@ def apply_overrides(base: GenParams, rows: Any, n: int, cap: int) -> list[GenPar
             raise gr.Error(f"Override row {cells}: write numbers (or leave a cell blank).") from None
         out[col] = p
     return out
-
-
-def _rows(value: Any) -> list[list[Any]]:
-    if value is None:
-        return []
-    if hasattr(value, "values") and hasattr(value, "columns"):  # a pandas DataFrame
-        return value.values.tolist()
-    if isinstance(value, dict):
-        return list(value.get("data") or [])
-    return [list(r) for r in value]
 
 
 def check_request(deps: CompareDeps, names: Sequence[str], prompt: str, blind: bool) -> list[str]:
