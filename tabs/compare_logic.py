@@ -206,7 +206,9 @@ def vote(deps: CompareDeps, rnd: Round | None, choice: str) -> tuple[list[str], 
     outcome = VOTE_CHOICES.get(choice, choice)
     if outcome not in VOTE_CHOICES.values():
         raise gr.Error(f"Vote with one of: {', '.join(VOTE_CHOICES)}.")
-    deps.store.add(rnd.names[0], rnd.names[1], outcome, rnd.prompt)
+    deps.store.add(
+        rnd.names[0], rnd.names[1], outcome, "" if deps.public else rnd.prompt
+    )  # public: no text kept
     label = next(k for k, v in VOTE_CHOICES.items() if v == outcome)
     revealed = [f"### Model A: {rnd.names[0]}", f"### Model B: {rnd.names[1]}"]
     return (

@@ -58,7 +58,8 @@ SET_HEADERS = ["prompt", "model", "answer", "status", "TTFT (s)", "tokens/s", "t
 def run_prompt_set(
     deps: CompareDeps, names: Sequence[str], system: str, path: str | None, params: GenParams
 ) -> Iterator[tuple[list[list[Any]], str | None]]:
-    """Every prompt through every model; yields the table so far, then the CSV file too."""
+    """Every prompt through every model; yields the table so far, then the CSV file too (not in
+    public mode)."""
     prompts = read_prompts(path)
     names = check_request(deps, names, prompts[0], False)
     rows: list[list[Any]] = []
@@ -76,6 +77,8 @@ def run_prompt_set(
             answer = g.guard.check_output(col.text).text if col.status != "error" else f"[error] {col.note}"
             rows.append([prompt, name, answer, col.status, ttft, tps, col.completion_tokens])
         yield rows, None
+    if deps.public:  # public mode: what a visitor typed is never written to a file
+        return
     path_out = Path(tempfile.mkdtemp(prefix="prompt-set-")) / "prompt-set-answers.csv"
     with path_out.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)

@@ -232,3 +232,15 @@ def test_guardrails_mask_the_prompt_and_the_answers(tmp_path):
     assert "bob@example.com" not in seen  # the model got the masked prompt
     assert "ann@example.com" not in view[1][1] and "bob@example.com" not in view[0][1]
     assert "Guardrails" in rnd.notes
+
+
+def test_public_mode_keeps_no_visitor_text(tmp_path):
+    deps = _deps(tmp_path, public=True)
+    _, rnd = list(cl.compare(deps, ["m1", "m2"], "", "secret plans", True, GenParams()))[-1]
+    cl.vote(deps, rnd, "Tie")
+    assert [v.prompt for v in deps.store.votes()] == [""]
+    (tmp_path / "p.jsonl").write_text('{"prompt": "hi"}\n')
+    deps.contenders.models = {"m1": FakeChat(), "m2": FakeChat()}
+    assert [
+        csv for _, csv in cs.run_prompt_set(deps, ["m1", "m2"], "", str(tmp_path / "p.jsonl"), GenParams())
+    ] == [None]
