@@ -438,7 +438,7 @@ def build(
         def approve(history, backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
                     max_new_tokens, stop, mask_pii_in=PLACES, pii_kinds=KINDS, denied_topics="",
                     topic_threshold=THRESHOLD, blocked_words="", blocked_patterns="", refusal_message=REFUSAL,
-                 output_format=FREE, output_schema="", output_fields=None,
+                    output_format=FREE, output_schema="", output_fields=None,
                     conv=None, sess=None):  # fmt: skip
             config = configure(backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
                                max_new_tokens, stop, mask_pii_in, pii_kinds, denied_topics, topic_threshold,
