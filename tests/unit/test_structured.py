@@ -148,3 +148,24 @@ def test_pydantic_generated_schema_is_supported():
 
     fmt = st.json_schema_format(Booking.model_json_schema())
     assert st.grammar_text(fmt)
+
+
+def test_v1_refuses_bad_formats_in_openai_shape(tmp_path):
+    from backends.base import Passage
+    from settings import Settings
+    from tests.unit.test_api import chat_body, make_client
+
+    class Retriever:
+        def retrieve(self, query, *, k=5):
+            return [Passage("The office is in Rotterdam.", "company/offices.md")]
+
+    settings = Settings(_env_file=None, data_dir=tmp_path, models_dir=tmp_path / "m")
+    client = make_client(settings, rag=Retriever())
+    bad = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object", "not": {}}}}
+    r = client.post("/v1/chat/completions", json=chat_body(response_format=bad))
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_response_format"
+    assert r.json()["error"]["param"] == "response_format" and "not (at $)" in r.json()["error"]["message"]
+    fmt = {"type": "json_schema", "json_schema": {"name": "b", "schema": BOOKING}}
+    r = client.post("/v1/chat/completions", json=chat_body(model="rag", response_format=fmt))
+    assert r.status_code == 400 and "cannot constrain" in r.json()["error"]["message"]
+    assert client.post("/v1/chat/completions", json=chat_body(response_format=fmt)).status_code == 200
