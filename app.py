@@ -133,10 +133,13 @@ def _local_tab(deps: Deps) -> None:
         default_threads=s.llama_threads,
         max_threads=max(os.cpu_count() or 1, s.llama_threads),
     )
-    local_chat.build(LocalLlama(deps.runtime), limits, _guard_deps(deps))
+    from backends import output_formats
+
+    local_chat.build(LocalLlama(deps.runtime), limits, _guard_deps(deps), formats=output_formats)
 
 
 def _chat_tab(deps: Deps) -> None:
+    from backends import output_formats
     from tabs import chat
     from tools.builtin import OPTIONAL_TOOLS, default_toolbox
 
@@ -164,6 +167,7 @@ def _chat_tab(deps: Deps) -> None:
         openai_model=s.openai_model,
         tool_names=[*chat.DEFAULT_TOOLS, *OPTIONAL_TOOLS],
         guard_deps=_guard_deps(deps),
+        formats=output_formats,
     )
 
 
@@ -216,6 +220,19 @@ def _finetune_tab(deps: Deps) -> None:
     finetune.build(finetune.Runner(jobs.start, jobs.status, jobs.cancel, make_request, [SHIPPED_BASE]))
 
 
+def _compare_tab(deps: Deps) -> None:
+    from backends.arena import VoteStore
+    from backends.compare import Contenders, run_columns
+    from tabs import compare
+
+    s = deps.settings
+    contenders = Contenders(s, deps.runtime, remote=lambda: deps.chat("openai"))  # type: ignore[arg-type, return-value]
+    store = VoteStore(s.data_dir / "arena.sqlite3")
+    compare.build(
+        compare.CompareDeps(contenders, run_columns, store, s.max_input_chars, s.max_new_tokens, s.is_public)
+    )
+
+
 def _status_tab(deps: Deps) -> None:
     status.build(deps.status, deps.runtime.loaded)
 
@@ -226,6 +243,7 @@ TABS = (
     ("RAG", "rag", _rag_tab),
     ("Pipelines", "pipelines", _pipelines_tab),
     ("Fine-tune", "finetune", _finetune_tab),
+    ("Compare", "compare", _compare_tab),
     ("Status", "status", _status_tab),
 )
 

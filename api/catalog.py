@@ -59,6 +59,7 @@ class RagChat:
     """
 
     supports_tools = False
+    supports_response_format = False  # the engine's own prompt; no grammar there
     model_id = RAG_MODEL
     guarded = True  # the catalog does not wrap it again
 

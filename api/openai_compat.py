@@ -248,6 +248,9 @@ def create_v1_app(deps: Any, catalog: Catalog | None = None) -> FastAPI:
         model = await run_in_threadpool(catalog.chat, req.model)
         if tools and not model.supports_tools:
             raise bad_request(f"The model {req.model!r} does not support tools.", param="tools")
+        if params.response_format and not getattr(model, "supports_response_format", True):
+            msg = f"The model {req.model!r} cannot constrain its output."
+            raise bad_request(msg, param="response_format")
         if not req.stream:
             return await run_in_threadpool(complete, model, messages, tools, params, req.model)
         first, rest = await run_in_threadpool(_start, model, messages, tools, params)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.errors import ApiError, bad_request
 from backends.base import GenParams, Message, ToolCall, ToolSpec
+from backends.structured import SchemaError, parse_response_format
 
 
 class _Loose(BaseModel):
@@ -67,6 +68,7 @@ class ChatCompletionRequest(_Loose):
     n: int = Field(1, ge=1)
     tools: list[ToolIn] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
 
 
 class EmbeddingRequest(_Loose):
@@ -137,7 +139,12 @@ def to_params(req: ChatCompletionRequest, *, max_new_tokens: int) -> GenParams:
     asked = req.max_completion_tokens or req.max_tokens or max_new_tokens
     stop = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
     defaults = GenParams()
+    try:
+        fmt = parse_response_format(req.response_format)
+    except SchemaError as exc:  # never silently unconstrained
+        raise bad_request(str(exc), param="response_format", code="invalid_response_format") from None
     return GenParams(
+        response_format=fmt if fmt.constrained else None,
         temperature=defaults.temperature if req.temperature is None else req.temperature,
         top_p=defaults.top_p if req.top_p is None else req.top_p,
         max_new_tokens=min(asked, max_new_tokens),

@@ -66,6 +66,24 @@ class ToolSpec:
 
 
 @dataclass(frozen=True)
+class ResponseFormat:
+    """What shape an answer must have: free text, any JSON, or JSON matching a schema.
+
+    ``schema_json`` is the schema as canonical JSON text (hashable, so GenParams stays a
+    frozen value). Parsing, checking and compiling live in :mod:`backends.structured`.
+    """
+
+    kind: Literal["text", "json", "json_schema"] = "text"
+    schema_json: str = ""
+    name: str = "response"
+    strict: bool = True
+
+    @property
+    def constrained(self) -> bool:
+        return self.kind != "text"
+
+
+@dataclass(frozen=True)
 class GenParams:
     temperature: float = 0.7
     top_p: float = 0.95
@@ -75,6 +93,7 @@ class GenParams:
     max_new_tokens: int = 512
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    response_format: ResponseFormat | None = None  # None or kind "text": free text
 
 
 @dataclass(frozen=True)

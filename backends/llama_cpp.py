@@ -192,6 +192,10 @@ class LlamaChat:
         )
         if tools:
             kwargs["tools"] = [t.openai_schema() for t in tools]
+        if params.response_format is not None and params.response_format.constrained:
+            from backends.structured import llama_grammar  # an answer or, with tools, a call
+
+            kwargs["grammar"] = llama_grammar(params.response_format, tools)
         filt = TextToolCallFilter(t.name for t in tools)
         with self.runtime.use(self.ref) as model:
             n_prompt = 0

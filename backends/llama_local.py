@@ -194,7 +194,10 @@ def _run(
 
 
 def _sampling(params: GenParams, max_tokens: int) -> dict[str, Any]:
+    from backends.structured import llama_grammar  # None for free text
+
     return dict(
+        grammar=llama_grammar(params.response_format),
         temperature=params.temperature,
         top_p=params.top_p,
         top_k=params.top_k,

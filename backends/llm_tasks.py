@@ -8,14 +8,14 @@
   ``logits_all=True`` (which ``Llama.scores``/``logprobs`` would), and the prompt prefix
   already in the KV cache is reused.
 - Entities come from constrained generation: a JSON schema turned into a llama.cpp grammar
-  (``LlamaGrammar.from_json_schema``), then every entity string is located in the text.
+  by :mod:`backends.structured` (the same path as the chat tabs' Output format and ``/v1``'s
+  ``response_format``), the answer validated, then every entity string located in the text.
   The LLM gives no calibrated entity score: entities carry score 1.0.
 - Translation, summarization and QA are greedy generation (temperature 0).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -176,20 +176,20 @@ class LLMTask:
         return out
 
     def _entities(self, text: str) -> TaskResult:
-        from llama_cpp import LlamaGrammar
+        from backends.structured import json_schema_format, llama_grammar, validate_answer
 
-        grammar = LlamaGrammar.from_json_schema(json.dumps(NER_SCHEMA), verbose=False)
+        fmt = json_schema_format(NER_SCHEMA, name="entities")  # the same path as the chat tabs and /v1
+        grammar = llama_grammar(fmt)
         system = (
             "You extract named entities. Types: PER (person), ORG (organisation), LOC (place), "
             "MISC (nationality, event, product, other name). "
             'Reply as JSON: {"entities": [{"text": ..., "type": ...}]}'
         )
         raw = self._generate(chatml(system, f"Text: {text}"), self._budget(text, 3.0), grammar)
-        try:
-            found = json.loads(raw).get("entities", [])
-        except ValueError:
-            log.warning("LLM entities were not JSON: %r", raw[:200])
-            found = []
+        checked = validate_answer(raw, fmt)
+        if not checked.ok:  # e.g. cut off at max_tokens
+            log.warning("LLM entities did not match the schema (%s): %r", checked.line(), raw[:200])
+        found = checked.value.get("entities", []) if checked.ok else []
         return TaskResult(entities=locate_entities(text, found), backend=self.name)
 
     def translate(self, texts: Sequence[str], target: str) -> list[str]:

@@ -179,6 +179,10 @@ class OpenAIChat:
             kwargs["seed"] = params.seed
         if tools:
             kwargs["tools"] = [t.openai_schema() for t in tools]
+        from backends.structured import openai_response_format
+
+        if (fmt := openai_response_format(params.response_format)) is not None:
+            kwargs["response_format"] = fmt  # the server constrains (or rejects) it
         return kwargs
 
     def stream(

@@ -20,7 +20,7 @@ import gradio as gr
 
 from backends.base import BackendError, ChatModel, Message, ToolCall
 from guardrails import DEFAULT_REFUSAL, PLACES, GuardrailConfig, TurnTaint
-from tabs import guard_ui
+from tabs import guard_ui, output_format
 from tabs.chat_view import (
     DEFAULT_TOOLS,
     PRESETS,
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 KINDS = guard_ui.DEFAULT_KINDS
 THRESHOLD = GuardrailConfig.topic_threshold
 REFUSAL = DEFAULT_REFUSAL
+FREE = output_format.CHOICES[0]
 
 
 def stream_reply(
@@ -339,8 +340,10 @@ def build(
     openai_model: str = "",
     tool_names: Sequence[str] = DEFAULT_TOOLS,
     guard_deps: GuardDeps | None = None,
+    formats: output_format.Formats | None = None,
 ) -> gr.Blocks:
-    """``guard_deps``: the embedder and entity backend of the guardrails, loaded on first use."""
+    """``guard_deps``: the embedder and entity backend of the guardrails, loaded on first use;
+    ``formats``: parses and validates the Output format (``backends.structured``)."""
     notes = notes or {}
     model_bound = dict(concurrency_id="llama_cpp", concurrency_limit=1)
     with gr.Blocks() as blocks:
@@ -398,49 +401,66 @@ def build(
                     )
                     stop = gr.Textbox("", label="Stop sequences (comma-separated)")
                 guard = guard_ui.controls(PLACES)
+                out_fmt = output_format.controls()
         cfg = [backend, base_url, api_key, model_name, system, tools, temperature, top_p, max_tokens, stop,
-               *guard.inputs]  # fmt: skip
+               *guard.inputs, *out_fmt.inputs]  # fmt: skip
         outs = [chatbot, convo, session, info, approval_row]
 
-        def ui(gen: Iterator) -> Iterator[tuple]:
+        def ui(gen: Iterator, config: ChatConfig | None = None) -> Iterator[tuple]:
+            fmt = config.params.response_format if config else None
+            pending = True
             for disp, conv2, sess2, line, pending in gen:
                 yield disp, conv2, sess2, line, gr.update(visible=pending)
+            if fmt is not None and not pending:  # the answer as JSON and a pass/fail line
+                answer = next((m["content"] for m in reversed(disp) if m["role"] == "assistant"
+                               and not m["metadata"]), "")  # fmt: skip
+                yield [*disp, *output_format.report(formats, answer, fmt)], conv2, sess2, line, gr.update()
 
         def configure(backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
                       max_new_tokens, stop, *guard_values) -> ChatConfig:  # fmt: skip
             config = config_from(backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
                                  max_new_tokens, stop)  # fmt: skip
-            return replace(config, guard=guard_ui.config_from_ui(*guard_values))
+            fmt = output_format.resolve(formats, *guard_values[7:])  # guard (7 values), then output (3)
+            params = replace(config.params, response_format=fmt)
+            return replace(config, guard=guard_ui.config_from_ui(*guard_values[:7]), params=params)
 
         # Named parameters: they are the public API (gradio_client shows these names). The
         # guardrail settings have defaults, so clients that leave them out get the safe ones.
         def chat(message, history, backend, base_url, api_key, model, system_prompt, tools, temperature,
                  top_p, max_new_tokens, stop, mask_pii_in=PLACES, pii_kinds=KINDS, denied_topics="",
                  topic_threshold=THRESHOLD, blocked_words="", blocked_patterns="", refusal_message=REFUSAL,
+                 output_format=FREE, output_schema="", output_fields=None,
                  conv=None, sess=None):  # fmt: skip
             config = configure(backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
                                max_new_tokens, stop, mask_pii_in, pii_kinds, denied_topics, topic_threshold,
-                               blocked_words, blocked_patterns, refusal_message)  # fmt: skip
+                               blocked_words, blocked_patterns, refusal_message, output_format, output_schema,
+                               output_fields)  # fmt: skip
             yield from ui(respond(chat_for, get_tools, limits, message, history, conv, sess, config,
-                                  guard_deps=guard_deps))  # fmt: skip
+                                  guard_deps=guard_deps), config)  # fmt: skip
 
         def approve(history, backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
                     max_new_tokens, stop, mask_pii_in=PLACES, pii_kinds=KINDS, denied_topics="",
                     topic_threshold=THRESHOLD, blocked_words="", blocked_patterns="", refusal_message=REFUSAL,
+                    output_format=FREE, output_schema="", output_fields=None,
                     conv=None, sess=None):  # fmt: skip
             config = configure(backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
                                max_new_tokens, stop, mask_pii_in, pii_kinds, denied_topics, topic_threshold,
-                               blocked_words, blocked_patterns, refusal_message)  # fmt: skip
-            yield from ui(decide(chat_for, get_tools, limits, True, history, conv, sess, config, guard_deps))
+                               blocked_words, blocked_patterns, refusal_message, output_format, output_schema,
+                               output_fields)  # fmt: skip
+            decided = decide(chat_for, get_tools, limits, True, history, conv, sess, config, guard_deps)
+            yield from ui(decided, config)
 
         def deny(history, backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
                  max_new_tokens, stop, mask_pii_in=PLACES, pii_kinds=KINDS, denied_topics="",
                  topic_threshold=THRESHOLD, blocked_words="", blocked_patterns="", refusal_message=REFUSAL,
+                 output_format=FREE, output_schema="", output_fields=None,
                  conv=None, sess=None):  # fmt: skip
             config = configure(backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
                                max_new_tokens, stop, mask_pii_in, pii_kinds, denied_topics, topic_threshold,
-                               blocked_words, blocked_patterns, refusal_message)  # fmt: skip
-            yield from ui(decide(chat_for, get_tools, limits, False, history, conv, sess, config, guard_deps))
+                               blocked_words, blocked_patterns, refusal_message, output_format, output_schema,
+                               output_fields)  # fmt: skip
+            decided = decide(chat_for, get_tools, limits, False, history, conv, sess, config, guard_deps)
+            yield from ui(decided, config)
 
         def retry(history, *rest):
             text, disp, conv2 = last_user_turn(history, rest[-2])
@@ -451,12 +471,14 @@ def build(
         def edit(evt: gr.EditData, history, backend, base_url, api_key, model, system_prompt, tools,
                  temperature, top_p, max_new_tokens, stop, mask_pii_in=PLACES, pii_kinds=KINDS,
                  denied_topics="", topic_threshold=THRESHOLD, blocked_words="", blocked_patterns="",
-                 refusal_message=REFUSAL, conv=None, sess=None):  # fmt: skip
+                 refusal_message=REFUSAL,
+                 output_format=FREE, output_schema="", output_fields=None, conv=None, sess=None):  # fmt: skip
             index = evt.index if isinstance(evt.index, int) else evt.index[0]
             _, disp, conv2 = user_turn_at(history, conv, index)
             yield from chat(text_of(evt.value), disp, backend, base_url, api_key, model, system_prompt, tools,
                             temperature, top_p, max_new_tokens, stop, mask_pii_in, pii_kinds, denied_topics,
-                            topic_threshold, blocked_words, blocked_patterns, refusal_message, conv2,
+                            topic_threshold, blocked_words, blocked_patterns, refusal_message, output_format,
+                            output_schema, output_fields, conv2,
                             sess)  # fmt: skip
 
         def undo(history, conv):

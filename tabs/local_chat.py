@@ -18,7 +18,7 @@ from gradio.context import Context
 
 from backends.base import BackendError, GenParams, Message
 from guardrails import DEFAULT_REFUSAL, GuardrailConfig, mask_pii
-from tabs import guard_ui
+from tabs import guard_ui, output_format
 from tabs.guard_ui import Guard, GuardDeps, make_guard, shown
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,8 @@ def respond(
     *,
     guard_config: GuardrailConfig | None = None,
     guard_deps: GuardDeps | None = None,
+    output: tuple[str, str, Any] = (output_format.CHOICES[0], "", None),
+    formats: output_format.Formats | None = None,
 ) -> Iterator[str | list[gr.ChatMessage]]:
     """Stream the answer text, then the final answer plus a stats message (and a guardrails
     message when something was masked, flagged or refused). The message is checked and masked
@@ -151,6 +153,7 @@ def respond(
         max_new_tokens=max(1, min(int(max_new_tokens), limits.max_new_tokens)),
         stop=parse_stops(stop),
         seed=None if seed is None or int(seed) < 0 else int(seed),
+        response_format=(fmt := output_format.resolve(formats, *output)),
     )
     ctx = min(int(n_ctx), limits.max_ctx) if n_ctx and int(n_ctx) > 0 else limits.default_ctx
     threads = min(int(n_threads), limits.max_threads) if n_threads and int(n_threads) > 0 else None
@@ -177,7 +180,8 @@ def respond(
                 detail = f"finish reason: {st.finish_reason} · mode: {st.mode} · model: {model}"
                 stats_msgs = [gr.ChatMessage(content=detail, metadata={"title": line})]
         final = g.result(g.guard.check_output(answer), "Answer").text if answer else answer
-        yield [gr.ChatMessage(content=final), *stats_msgs, *_guard_message(g)]
+        checked = [gr.ChatMessage(**m) for m in output_format.report(formats, final, fmt)]  # JSON + pass/fail
+        yield [gr.ChatMessage(content=final), *checked, *stats_msgs, *_guard_message(g)]
     except BackendError as exc:
         raise gr.Error(str(exc)) from None
     except Exception as exc:
@@ -215,8 +219,14 @@ def card_markdown(engine: LocalEngine, model: str) -> str:
     return " · ".join(f"**{k}:** {v}" for k, v in card.items())
 
 
-def build(engine: LocalEngine, limits: Limits, guard_deps: GuardDeps | None = None) -> gr.Blocks:
-    """``guard_deps``: the embedder and entity backend of the guardrails, loaded on first use."""
+def build(
+    engine: LocalEngine,
+    limits: Limits,
+    guard_deps: GuardDeps | None = None,
+    formats: output_format.Formats | None = None,
+) -> gr.Blocks:
+    """``guard_deps``: the embedder and entity backend of the guardrails, loaded on first use;
+    ``formats``: parses and validates the Output format (``backends.structured``)."""
 
     def chat_fn(
         message: str,
@@ -240,6 +250,9 @@ def build(engine: LocalEngine, limits: Limits, guard_deps: GuardDeps | None = No
         blocked_words: str = "",
         blocked_patterns: str = "",
         refusal_message: str = DEFAULT_REFUSAL,
+        output_format_choice: str = output_format.CHOICES[0],
+        output_schema: str = "",
+        output_fields: Any = None,
     ) -> Iterator[Any]:
         """Chat with a local GGUF model (streams; the last update carries the stats)."""
         config = guard_ui.config_from_ui(
@@ -250,6 +263,7 @@ def build(engine: LocalEngine, limits: Limits, guard_deps: GuardDeps | None = No
             engine, limits, message, history, model, system_prompt, temperature, top_p, top_k,
             min_p, repeat_penalty, max_new_tokens, stop, seed, n_ctx, n_threads,
             guard_config=config, guard_deps=guard_deps,
+            output=(output_format_choice, output_schema, output_fields), formats=formats,
         )  # fmt: skip
 
     choices = engine.choices()
@@ -283,6 +297,7 @@ def build(engine: LocalEngine, limits: Limits, guard_deps: GuardDeps | None = No
                 n_threads = gr.Number(limits.default_threads, precision=0, label="Threads")
             stop = gr.Textbox("", label=r"Stop sequences (comma-separated; \n for newline)")
         guard = guard_ui.controls(GUARD_PLACES)
+        out_fmt = output_format.controls()
         gr.ChatInterface(
             chat_fn,
             additional_inputs=[
@@ -299,6 +314,7 @@ def build(engine: LocalEngine, limits: Limits, guard_deps: GuardDeps | None = No
                 n_ctx,
                 n_threads,
                 *guard.inputs,
+                *out_fmt.inputs,
             ],  # noqa: E501
             editable=True,
             api_name="local_chat",

@@ -34,7 +34,8 @@ def run_example(code: str, base_url: str) -> str:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = code.replace(APP_URL, base_url.rstrip("/"))
-        exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+        # dont_inherit: the example runs as written, without this module's `from __future__` flags
+        exec(compile(code, "README.md", "exec", dont_inherit=True), {"__name__": "readme"})
     return out.getvalue()
 
 
