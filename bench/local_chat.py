@@ -4,7 +4,9 @@ Same GGUF, messages, seed, sampling and max tokens. Raw = ``Llama.create_chat_co
 (stream=True)`` in a worker process; app = ``python app.py`` in a subprocess, called through
 ``gradio_client`` with streaming (both started the same way, so both get the same CPU
 share). The two alternate (never at the same time), after one warm-up each.
-TTFT = request -> first text; tokens/s = (completion tokens - 1) / (last text - first text).
+TTFT = request -> first text; tokens/s = (completion tokens - 1) / (last text - first text),
+where the app's "last text" is the final update (answer + stats line), so coalesced updates
+cannot hide a tail; wall = request -> end of the answer (the issue's raw/app wall ratio).
 The raw side is timed inside its process (no transport); the app side from the client, so
 its TTFT includes Gradio's queue, HTTP and SSE.
 
@@ -32,7 +34,7 @@ SYSTEM = "You are a helpful assistant."
 PROMPT = "Explain in a few sentences why the sky is blue."
 
 
-def raw_run(llama, args: argparse.Namespace) -> tuple[float, float, int, str]:
+def raw_run(llama, args: argparse.Namespace) -> tuple[float, float, int, str, float]:
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": args.prompt}]
     t0 = time.perf_counter()
     first = last = None
@@ -48,10 +50,11 @@ def raw_run(llama, args: argparse.Namespace) -> tuple[float, float, int, str]:
             first = first or last
             n += 1
             text += piece
-    return first - t0, (n - 1) / (last - first), n, text
+    end = time.perf_counter()
+    return first - t0, (n - 1) / (last - first), n, text, end - t0
 
 
-def app_run(url: str, args: argparse.Namespace) -> tuple[float, float, int, str]:
+def app_run(url: str, args: argparse.Namespace) -> tuple[float, float, int, str, float]:
     from gradio_client import Client
 
     client = Client(url, verbose=False)  # a fresh session: no history from earlier runs
@@ -64,15 +67,15 @@ def app_run(url: str, args: argparse.Namespace) -> tuple[float, float, int, str]
     try:
         for update in job:
             if isinstance(update, str) and update:
-                last = time.perf_counter()
-                first = first or last
+                first = first or time.perf_counter()
         final = job.result()
+        last = time.perf_counter()  # the final update (answer + stats): coalescing can't hide a tail
     finally:
         client.close()  # no client threads left running during the raw runs
     stats = final[1]["metadata"]["title"]
     n = int(stats.split(" completion tokens")[0].split("· ")[-1])
     log.info("  server side: %s", stats)
-    return first - t0, (n - 1) / (last - first), n, final[0]["content"]
+    return first - t0, (n - 1) / (last - first), n, final[0]["content"], last - t0
 
 
 def raw_worker(path: Path, args: argparse.Namespace, n_batch: int) -> None:
@@ -86,7 +89,7 @@ def raw_worker(path: Path, args: argparse.Namespace, n_batch: int) -> None:
         print(json.dumps(raw_run(llama, args)), flush=True)
 
 
-def raw_run_ipc(worker: subprocess.Popen) -> tuple[float, float, int, str]:
+def raw_run_ipc(worker: subprocess.Popen) -> tuple[float, float, int, str, float]:
     worker.stdin.write("run\n")
     worker.stdin.flush()
     return tuple(json.loads(worker.stdout.readline()))
@@ -153,11 +156,11 @@ def main() -> None:
         for i in range(args.runs):
             order = [("raw", lambda: raw_run_ipc(worker), raw), ("app", lambda: app_run(url, args), app)]
             for name, fn, out in order if i % 2 == 0 else order[::-1]:
-                ttft, tps, n, text = fn()
-                out.append((ttft, tps, n, text))
-                log.info("run %d %s: TTFT %.0f ms, %.1f tok/s, %d tokens", i + 1, name, ttft * 1e3, tps, n)
-    med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v)) for k, v in
-           (("raw", raw), ("app", app))}  # fmt: skip
+                ttft, tps, n, text, wall = fn()
+                out.append((ttft, tps, n, text, wall))
+                log.info("run %d %s: TTFT %.0f ms, %.1f tok/s, %d tokens, wall %.2f s", i + 1, name, ttft * 1e3,
+                         tps, n, wall)  # fmt: skip
+    med = {k: [statistics.median(r[j] for r in v) for j in (0, 1, 4)] for k, v in (("raw", raw), ("app", app))}
     same = all(a[3].strip() == r[3].strip() for a, r in zip(app, raw, strict=True))
     log.info("model %s, %d runs, %d max tokens, %d thread(s), seed %d", path.name, args.runs, args.max_tokens,
              args.threads, args.seed)  # fmt: skip
@@ -165,6 +168,7 @@ def main() -> None:
     log.info("app median: TTFT %.0f ms, %.1f tok/s", med["app"][0] * 1e3, med["app"][1])
     log.info("tokens/s ratio app/raw: %.3f", med["app"][1] / med["raw"][1])
     log.info("TTFT difference app-raw: %+.0f ms", (med["app"][0] - med["raw"][0]) * 1e3)
+    log.info("wall time ratio raw/app (same answer): %.3f", med["raw"][2] / med["app"][2])
     log.info("identical answers at temperature 0: %s", same)
 
 

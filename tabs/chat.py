@@ -38,6 +38,7 @@ from tabs.chat_view import (
     with_system,
 )
 from tabs.guard_ui import Guard, GuardDeps, make_guard, message_taint, shown
+from tabs.streaming import chat_shape, coalesce
 from tools.loop import Finished, UsageReport, pending_calls, run_loop
 from tools.schema import Tool, ToolBox
 
@@ -400,7 +401,7 @@ def build(
         outs = [chatbot, convo, session, info, approval_row]
 
         def ui(gen: Iterator) -> Iterator[tuple]:
-            for disp, conv2, sess2, line, pending in gen:
+            for disp, conv2, sess2, line, pending in coalesce(gen, key=lambda u: chat_shape(u[0])):
                 yield disp, conv2, sess2, line, gr.update(visible=pending)
 
         def configure(backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
