@@ -9,6 +9,7 @@ Spaces) and ``HF_HUB_OFFLINE`` (the Hub's own offline switch).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -56,6 +57,10 @@ class Settings(BaseSettings):
 
     # --- models for the other tabs ---
     embedder: str | None = Field(None, description="Embedding model: a folder or a Hub id")
+    encoder_precision: Literal["int8", "fp32"] = Field(
+        "int8",
+        description="Embedder and fine-tuned classifiers: int8 ONNX made by prepare.py (fp32 when missing)",
+    )
     chroma_url: str | None = Field(None, description="Use a Chroma server instead of the data dir")
 
     # --- request limits (checked on the server, not only in the UI) ---

@@ -158,9 +158,11 @@ def main() -> None:
             for name, fn, out in order if i % 2 == 0 else order[::-1]:
                 ttft, tps, n, text, wall = fn()
                 out.append((ttft, tps, n, text, wall))
-                log.info("run %d %s: TTFT %.0f ms, %.1f tok/s, %d tokens, wall %.2f s", i + 1, name, ttft * 1e3,
-                         tps, n, wall)  # fmt: skip
-    med = {k: [statistics.median(r[j] for r in v) for j in (0, 1, 4)] for k, v in (("raw", raw), ("app", app))}
+                log.info("run %d %s: TTFT %.0f ms, %.1f tok/s, %d tokens, wall %.2f s",
+                         i + 1, name, ttft * 1e3, tps, n, wall)  # fmt: skip
+    med = {
+        k: [statistics.median(r[j] for r in v) for j in (0, 1, 4)] for k, v in (("raw", raw), ("app", app))
+    }
     same = all(a[3].strip() == r[3].strip() for a, r in zip(app, raw, strict=True))
     log.info("model %s, %d runs, %d max tokens, %d thread(s), seed %d", path.name, args.runs, args.max_tokens,
              args.threads, args.seed)  # fmt: skip

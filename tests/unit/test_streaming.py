@@ -104,7 +104,10 @@ def test_chat_shape_changes_on_new_or_finished_tool_messages_only() -> None:
 
     text = [{"role": "assistant", "content": "Hel", "metadata": {}}]
     more = [{"role": "assistant", "content": "Hello", "metadata": {}}]
-    tool = [*more, {"role": "assistant", "content": "running…", "metadata": {"title": "t", "status": "pending"}}]
+    tool = [
+        *more,
+        {"role": "assistant", "content": "running…", "metadata": {"title": "t", "status": "pending"}},
+    ]
     done = [*more, {"role": "assistant", "content": "42", "metadata": {"title": "t", "status": "done"}}]
     assert chat_shape(text) == chat_shape(more)
     assert len({chat_shape(more), chat_shape(tool), chat_shape(done)}) == 3
