@@ -35,13 +35,16 @@ _NOTHING = object()
 def coalesce(
     updates: Iterable[T],
     *,
-    interval_s: float = INTERVAL_S,
-    every: int = EVERY,
+    interval_s: float | None = None,
+    every: int | None = None,
     key: Callable[[T], Hashable] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[T]:
     """Yield from ``updates``, dropping intermediate ones as described in the module docstring.
-    ``interval_s <= 0`` or ``every <= 1`` passes every update through."""
+    ``interval_s <= 0`` or ``every <= 1`` passes every update through; None: the module's
+    ``INTERVAL_S`` / ``EVERY`` (read per call, so bench/local_chat.py can turn coalescing off)."""
+    interval_s = INTERVAL_S if interval_s is None else interval_s
+    every = EVERY if every is None else every
     it = iter(updates)
     held: object = _NOTHING
     last_sent: float | None = None
