@@ -10,7 +10,9 @@ TTFT = request -> first text; tokens/s = (completion tokens - 1) / (last text - 
 where the app's "last text" is the final update (answer + stats line), so coalesced updates
 cannot hide a tail; wall = request -> end of the answer (the issue's raw/app wall ratio).
 The raw side is timed inside its process (no transport); the app side from the client, so
-its TTFT includes Gradio's queue, HTTP and SSE.
+its TTFT includes Gradio's queue, HTTP and SSE. Also reported: the CPU seconds each server
+process (all threads) spent per answer, from /proc: on a shared machine wall times swing 2x
+from run to run, CPU time much less, so the CPU ratio raw/app shows the app's own cost.
 
     nice -n 10 .venv/bin/python bench/local_chat.py --model smollm2-135m-instruct --runs 7 --per-token
 """
@@ -115,6 +117,12 @@ def raw_process(args: argparse.Namespace):
         proc.wait(timeout=30)
 
 
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU time of a process so far (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 PER_TOKEN = "import tabs.streaming as s; s.INTERVAL_S = 0; import app; app.main()"
 
 
@@ -135,7 +143,7 @@ def app_server(args: argparse.Namespace, per_token: bool = False):
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{port}/", timeout=120, proc=proc)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -166,28 +174,34 @@ def main() -> None:
     sides: dict[str, list] = {"raw": [], "app": []} | ({"app per-token": []} if args.per_token else {})
     with ExitStack() as stack:
         worker = stack.enter_context(raw_process(args))
-        fns = {"raw": lambda: raw_run_ipc(worker)}
+        fns, pids = {"raw": lambda: raw_run_ipc(worker)}, {"raw": worker.pid}
         for name in [k for k in sides if k != "raw"]:
-            url = stack.enter_context(app_server(args, per_token=name != "app"))
+            url, pids[name] = stack.enter_context(app_server(args, per_token=name != "app"))
             fns[name] = lambda u=url: app_run(u, args)
         for fn in fns.values():
             fn()  # warm-up: load, first prompt
         names = list(sides)
         for i in range(args.runs):
             for name in names[i % len(names) :] + names[: i % len(names)]:  # rotate who goes first
+                c0 = cpu_seconds(pids[name])
                 ttft, tps, n, text, wall = fns[name]()
-                sides[name].append((ttft, tps, n, text, wall))
-                log.info("run %d %s: TTFT %.0f ms, %.1f tok/s, %d tokens, wall %.2f s",
-                         i + 1, name, ttft * 1e3, tps, n, wall)  # fmt: skip
-    med = {k: [statistics.median(r[j] for r in v) for j in (0, 1, 4)] for k, v in sides.items()}
+                cpu = cpu_seconds(pids[name]) - c0
+                sides[name].append((ttft, tps, n, text, wall, cpu))
+                log.info("run %d %s: TTFT %.0f ms, %.1f tok/s, %d tokens, wall %.2f s, server CPU %.2f s",
+                         i + 1, name, ttft * 1e3, tps, n, wall, cpu)  # fmt: skip
+    med = {k: [statistics.median(r[j] for r in v) for j in (0, 1, 4, 5)] for k, v in sides.items()}
     log.info("model %s, %d runs, %d max tokens, %d thread(s), seed %d", path.name, args.runs, args.max_tokens,
              args.threads, args.seed)  # fmt: skip
-    for k, (ttft, tps, wall) in med.items():
-        log.info("%s median: TTFT %.0f ms, %.1f tok/s, wall %.2f s", k, ttft * 1e3, tps, wall)
+    for k, (ttft, tps, wall, cpu) in med.items():
+        log.info(
+            "%s median: TTFT %.0f ms, %.1f tok/s, wall %.2f s, CPU %.2f s", k, ttft * 1e3, tps, wall, cpu
+        )
     for k in [k for k in sides if k != "raw"]:
         tps_ratio, wall_ratio = med[k][1] / med["raw"][1], med["raw"][2] / med[k][2]
         log.info("%s: tokens/s ratio app/raw %.3f, wall ratio raw/app %.3f, TTFT app-raw %+.0f ms", k,
                  tps_ratio, wall_ratio, (med[k][0] - med["raw"][0]) * 1e3)  # fmt: skip
+        log.info("%s: CPU ratio raw/app %.3f (CPU seconds per answer; robust to other load)", k,
+                 med["raw"][3] / med[k][3])  # fmt: skip
         same = all(a[3].strip() == r[3].strip() for a, r in zip(sides[k], sides["raw"], strict=True))
         log.info("%s: identical answers at temperature 0: %s", k, same)
 
