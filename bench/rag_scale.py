@@ -170,8 +170,10 @@ def main() -> None:
     results = {}
     for n in (args.chunks // 10, args.chunks):
         kb, data = root / f"kb-{n}", root / f"data-{n}"
-        if not kb.exists():
-            make_kb(kb, n)
+        if data.exists():  # --keep: the store of an earlier run
+            print(f"ingest ~{n}: reusing {data}", flush=True)
+            continue
+        make_kb(kb, n)
         results[f"ingest {n}"] = r = child("--phase", "ingest", "--data", str(data), "--kb", str(kb))
         print(f"ingest ~{n}:", json.dumps(r), flush=True)
     kb, data = root / f"kb-{args.chunks}", root / f"data-{args.chunks}"
