@@ -54,4 +54,6 @@ def export_int8(settings: Settings) -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for handler in logging.getLogger().handlers:  # onnxruntime's quantizer logs every node to root
+        handler.addFilter(lambda record: record.name != "root" or record.levelno >= logging.WARNING)
     prepare(Settings())

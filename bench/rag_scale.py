@@ -86,7 +86,7 @@ def make_kb(folder: Path, chunks: int, seed: int = 0) -> None:
     for f in range(max(1, chunks // per_file)):
         parts = [f"# Synthetic document {f}\n"]
         for s in range(per_file):
-            words = rng.choices(vocab, weights, k=140)
+            words = rng.choices(vocab, weights, k=100)  # ~850 characters: one chunk per section
             parts.append(f"## Section {s}\n\n" + " ".join(words) + ".\n")
         (folder / f"doc{f:05d}.md").write_text("\n".join(parts))
 
