@@ -134,10 +134,14 @@ def export(src: Path, data_dir: Path, kind: str) -> Path:
     return out / INT8_FILE
 
 
+THREADS: int | None = None  # ONNX Runtime's intra-op threads (None: its default, the cores)
+
+
 def session(path: Path, threads: int | None = None) -> Any:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    threads = threads or THREADS
     if threads:
         opts.intra_op_num_threads = threads
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

@@ -14,7 +14,8 @@
 Both precisions go through the app's own backend classes; the int8 files are the ones
 ``prepare.py`` makes (exported here first when missing). Timed work alternates between fp32 and
 int8 in blocks, so load from other processes hits both alike. Threads: library defaults for
-both (PyTorch and ONNX Runtime each use the machine's cores).
+both (PyTorch and ONNX Runtime each use the machine's cores), or ``--threads N`` for both
+(use 1 on a shared machine: 2-thread pools collapse when the cores are busy).
 """
 
 from __future__ import annotations
@@ -51,6 +52,13 @@ def interleaved(items: list, fns: dict, batch: int) -> tuple[dict[str, float], d
     return secs, outs
 
 
+def accuracy(results: list, labels: list[int]) -> float:
+    right = sum(
+        (r.labels.get("POSITIVE", 0.0) >= 0.5) == bool(y) for r, y in zip(results, labels, strict=True)
+    )
+    return round(right / len(labels), 4)
+
+
 def classifiers(data: Path, n: int, int8_dir: Path) -> dict:
     from backends.hf_pipelines import REPO_WEIGHTS, HFClassifier, HFTokenClassifier
 
@@ -64,16 +72,19 @@ def classifiers(data: Path, n: int, int8_dir: Path) -> dict:
         if task == "sentiment":
             rows = sst2(data / "sst2" / "dev.tsv", n, 13)
             secs, outs = interleaved([s for s, _ in rows], fns, 16)
-            res = {k: {"accuracy": round(sum((r.labels.get("POSITIVE", 0) >= 0.5) == bool(y) for r, (_, y)
-                                            in zip(outs[k], rows, strict=True)) / len(rows), 4)} for k in fns}  # fmt: skip
+            ys = [y for _, y in rows]
+            res = {k: {"accuracy": accuracy(outs[k], ys)} for k in fns}
         else:
             from seqeval.metrics import f1_score
 
             rows = conll(data / "conll2003" / "valid.txt", n, 13)
             secs, outs = interleaved([" ".join(t) for t, _ in rows], fns, 1)
             gold = [tags for _, tags in rows]
-            res = {k: {"f1": round(f1_score(gold, [spans_to_tags(t, r.entities) for (t, _), r in
-                                                  zip(rows, outs[k], strict=True)]), 4)} for k in fns}  # fmt: skip
+            toks = [t for t, _ in rows]
+            tags = {
+                k: [spans_to_tags(t, r.entities) for t, r in zip(toks, outs[k], strict=True)] for k in fns
+            }
+            res = {k: {"f1": round(f1_score(gold, tags[k]), 4)} for k in fns}
         for k in fns:
             res[k]["items_per_s"] = round(len(rows) / secs[k], 1)
         res["n"] = len(rows)
@@ -101,8 +112,10 @@ def embedder(kbs: list[Path], int8_file: Path, rounds: int) -> dict:
 
     out: dict = {}
     kb = kbs[0]
-    texts = [c.text for src, p in discover(kb).items() for c in split_document(load_text(p), source=src,
-                                                                              config=RagConfig().chunk)]  # fmt: skip
+    chunk = RagConfig().chunk
+    texts = [
+        c.text for s, p in discover(kb).items() for c in split_document(load_text(p), source=s, config=chunk)
+    ]
     for e in embs.values():
         e.embed(texts[:8])  # load + warm up
     raw, sync = [], {k: [] for k in embs}
@@ -140,7 +153,9 @@ def embedder(kbs: list[Path], int8_file: Path, rounds: int) -> dict:
         for k, e in embs.items():
             eng = engine(kb, e)
             eng.sync()
-            r = evaluate(lambda q, kk, g=eng: [(p.text, p.source) for p in g.search(q, kk).passages], questions, k=10)
+            r = evaluate(
+                lambda q, kk, g=eng: [(p.text, p.source) for p in g.search(q, kk).passages], questions, k=10
+            )
             out[f"{kb.name} ({len(questions)} q) {k}"] = {m: round(v, 4) for m, v in r.summary.items()}
             print(kb.name, k, json.dumps(out[f"{kb.name} ({len(questions)} q) {k}"]), flush=True)
     return out
@@ -153,9 +168,17 @@ def main() -> None:
     p.add_argument("--n", type=int, default=100000, help="sentences per task (default: all)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--skip", default="", help="embedder,classifiers")
+    p.add_argument("--threads", type=int, default=0, help="PyTorch and ONNX Runtime threads (0: defaults)")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.threads:
+        import torch
+
+        import backends.onnx_encoders
+
+        torch.set_num_threads(args.threads)
+        backends.onnx_encoders.THREADS = args.threads
     from backends.hf_pipelines import REPO_WEIGHTS
     from backends.models import resolve_embedder
     from backends.onnx_encoders import export
