@@ -1,12 +1,15 @@
-"""tabs.streaming.coalesce with a scripted clock: which updates go out, never how fast."""
+"""tabs.streaming: the pacing rules with a scripted clock (which updates go out, never how
+fast), and the threaded ``coalesce`` driver (order, last update, errors, stop, context)."""
 
 from __future__ import annotations
 
+import contextvars
+import threading
 from collections.abc import Iterator
 
 import pytest
 
-from tabs.streaming import coalesce
+from tabs.streaming import Pacer, coalesce, paced
 
 
 class Clock:
@@ -25,9 +28,9 @@ def timed(clock: Clock, items: list[tuple[float, str]]) -> Iterator[str]:
         yield item
 
 
-def run(items: list[tuple[float, str]], **kw) -> list[str]:
+def run(items: list[tuple[float, str]], interval_s: float = 0.04, every: int = 8, key=None) -> list[str]:
     clock = Clock()
-    return list(coalesce(timed(clock, items), clock=clock, **kw))
+    return list(paced(timed(clock, items), Pacer(interval_s, every, key, clock)))
 
 
 def test_first_update_goes_out_at_once_and_fast_ones_are_merged_last_flushed() -> None:
@@ -73,19 +76,50 @@ def test_nothing_is_lost_single_and_empty() -> None:
     assert run([(0.0, "only")]) == ["only"]
 
 
+def test_threaded_driver_keeps_order_sends_first_and_last() -> None:
+    out = list(coalesce(iter(["a", "b", "c", "d"]), interval_s=1000.0, every=100))
+    assert out == ["a", "d"]  # nothing was due in between: only the first and the last
+    assert list(coalesce(iter(range(50)), interval_s=0.0)) == list(range(50))  # off: every update
+    assert list(coalesce(iter([]))) == []
+
+
+def test_threaded_driver_sends_key_changes_and_flushes_a_held_update_while_the_source_waits() -> None:
+    got_b = threading.Event()
+
+    def source() -> Iterator[str]:
+        yield "a1"
+        yield "a2"  # held: same key, not due
+        yield "b1"  # new key: sent at once
+        yield "b2"  # held ...
+        # ... and must reach the consumer while the source is busy (a slow tool, say)
+        assert got_b.wait(timeout=60), "held update never flushed"
+        yield "c1"
+
+    out = []
+    for update in coalesce(source(), interval_s=0.01, every=100, key=lambda s: s[0]):
+        out.append(update)
+        if update == "b2":
+            got_b.set()
+    assert out == ["a1", "b1", "b2", "c1"]
+
+
 def test_closing_the_stream_closes_the_source() -> None:
-    closed = []
+    closed = threading.Event()
+    release = threading.Event()
 
     def source() -> Iterator[int]:
         try:
-            yield from range(100)
+            yield 0
+            release.wait(timeout=60)
+            yield from range(1, 1000)
         finally:
-            closed.append(True)
+            closed.set()
 
     stream = coalesce(source(), interval_s=0.0)
     assert next(stream) == 0
     stream.close()  # what Gradio does on the stop button
-    assert closed == [True]
+    release.set()
+    assert closed.wait(timeout=60)
 
 
 def test_errors_from_the_source_propagate() -> None:
@@ -93,10 +127,20 @@ def test_errors_from_the_source_propagate() -> None:
         yield "a"
         raise ValueError("model failed")
 
-    stream = coalesce(source())
+    stream = coalesce(source(), interval_s=0.0)
     assert next(stream) == "a"
     with pytest.raises(ValueError, match="model failed"):
         next(stream)
+
+
+def test_source_runs_in_the_callers_context() -> None:
+    var = contextvars.ContextVar("request", default="none")
+    var.set("request-42")  # what Gradio's LocalContext is: gr.Warning needs it in the worker
+
+    def source() -> Iterator[str]:
+        yield var.get()
+
+    assert list(coalesce(source())) == ["request-42"]
 
 
 def test_chat_shape_changes_on_new_or_finished_tool_messages_only() -> None:
