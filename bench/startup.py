@@ -35,7 +35,7 @@ demo.launch(server_name="127.0.0.1", server_port=int(os.environ["WB_PORT"]))
 """
 
 
-def ready_seconds(cmd: list[str], env: dict[str, str], timeout: float = 120.0) -> float:
+def ready_seconds(cmd: list[str], env: dict[str, str], timeout: float = 300.0) -> float:
     from tests.helpers import free_port
 
     port = free_port()
