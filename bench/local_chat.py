@@ -65,6 +65,7 @@ def app_run(url: str, args: argparse.Namespace) -> tuple[float, float, int, str,
     client = Client(url, verbose=False)  # a fresh session: no history from earlier runs
     t0 = time.perf_counter()
     first = last = None
+    updates = 0
     job = client.submit(
         args.prompt, args.model, SYSTEM, 0.0, 0.95, 40, 0.05, 1.1, args.max_tokens, "", args.seed, args.ctx,
         api_name="/local_chat",
@@ -73,13 +74,14 @@ def app_run(url: str, args: argparse.Namespace) -> tuple[float, float, int, str,
         for update in job:
             if isinstance(update, str) and update:
                 first = first or time.perf_counter()
+                updates += 1
         final = job.result()
         last = time.perf_counter()  # the final update (answer + stats): coalescing can't hide a tail
     finally:
         client.close()  # no client threads left running during the raw runs
     stats = final[1]["metadata"]["title"]
     n = int(stats.split(" completion tokens")[0].split("· ")[-1])
-    log.info("  server side: %s", stats)
+    log.info("  server side: %s; %d text updates streamed", stats, updates)
     return first - t0, (n - 1) / (last - first), n, final[0]["content"], last - t0
 
 
