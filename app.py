@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import gradio as gr
 
@@ -218,9 +219,33 @@ TABS = (
 )
 
 
+@contextmanager
+def _nested_blocks_without_apps() -> Iterator[None]:
+    """Gradio builds a whole FastAPI app (~80 routes) when a Blocks is created and again when
+    it exits, also for the Blocks each tab builds inside this page, whose apps are never
+    served: 16 of the 18 apps made at start-up. While the page is built, a Blocks inside
+    another one gets no app (``bench/startup.py``; a root Blocks, ``queue`` and ``launch``
+    are untouched)."""
+    from gradio.context import get_render_context
+    from gradio.routes import App
+
+    original = App.create_app
+
+    def create_app(blocks: gr.Blocks, *args: object, **kwargs: object) -> object:
+        if get_render_context() is not None:  # being built inside the page: never served
+            return None
+        return original(blocks, *args, **kwargs)
+
+    App.create_app = staticmethod(create_app)
+    try:
+        yield
+    finally:
+        App.create_app = staticmethod(original)
+
+
 def build_app(settings: Settings, deps: Deps | None = None) -> gr.Blocks:
     deps = deps or Deps(settings)
-    with gr.Blocks(title=TITLE) as demo:
+    with _nested_blocks_without_apps(), gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nThe practical LLM toolbox on one page. Offline by default.")
         with gr.Tabs():
             for label, tab_id, build_tab in TABS:
