@@ -221,26 +221,29 @@ TABS = (
 
 @contextmanager
 def _nested_blocks_without_apps() -> Iterator[None]:
-    """Gradio builds a whole FastAPI app (~80 routes) when a Blocks is created and again when
-    it exits, also for the Blocks each tab builds inside this page, whose apps are never
-    served: 16 of the 18 apps made at start-up. While the page is built, a Blocks inside
-    another one gets no app (``bench/startup.py``; a root Blocks, ``queue`` and ``launch``
-    are untouched)."""
+    """Gradio builds a whole FastAPI app (~80 routes) and its page config when a Blocks is
+    created and again when it exits, also for the Blocks each tab builds inside this page,
+    whose apps and configs are never served: 16 of the 18 apps made at start-up. While the
+    page is built, a Blocks inside another one gets neither (``bench/startup.py``; the root
+    Blocks, ``queue`` and ``launch`` are untouched)."""
     from gradio.context import get_render_context
     from gradio.routes import App
 
-    original = App.create_app
+    create_app, config_file = App.create_app, gr.Blocks.get_config_file
 
-    def create_app(blocks: gr.Blocks, *args: object, **kwargs: object) -> object:
+    def lean_create_app(blocks: gr.Blocks, *args: object, **kwargs: object) -> object:
         if get_render_context() is not None:  # being built inside the page: never served
             return None
-        return original(blocks, *args, **kwargs)
+        return create_app(blocks, *args, **kwargs)
 
-    App.create_app = staticmethod(create_app)
+    def lean_config_file(self: gr.Blocks) -> dict:
+        return {} if get_render_context() is not None else config_file(self)
+
+    App.create_app, gr.Blocks.get_config_file = staticmethod(lean_create_app), lean_config_file
     try:
         yield
     finally:
-        App.create_app = staticmethod(original)
+        App.create_app, gr.Blocks.get_config_file = staticmethod(create_app), config_file
 
 
 def build_app(settings: Settings, deps: Deps | None = None) -> gr.Blocks:
