@@ -5,9 +5,10 @@ defaults), alternating, in the same run. Ready = ``GET /`` answers 200 (polled e
     nice -n 10 .venv/bin/python bench/startup.py --runs 5
 
 Prints both medians and the ratio app/bare (goal <= 1.15): the Gradio import alone varies
-2-3.5 s between machines, so only the ratio is comparable. The app runs with a temporary data
-dir and ``WB_LLAMA_THREADS=1``; no model loads at start-up (they load on first use), so what
-this measures is imports and building the UI.
+2-3.5 s between machines, so only the ratio is comparable. Also the CPU seconds each process
+used until ready (from /proc): on a shared machine wall times swing, CPU time much less.
+The app runs with a temporary data dir and ``WB_LLAMA_THREADS=1``; no model loads at
+start-up (they load on first use), so what this measures is imports and building the UI.
 """
 
 from __future__ import annotations
@@ -35,7 +36,14 @@ demo.launch(server_name="127.0.0.1", server_port=int(os.environ["WB_PORT"]))
 """
 
 
-def ready_seconds(cmd: list[str], env: dict[str, str], timeout: float = 300.0) -> float:
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU time of a process so far (all threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ready_seconds(cmd: list[str], env: dict[str, str], timeout: float = 300.0) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the process) until ``GET /`` answers 200."""
     from tests.helpers import free_port
 
     port = free_port()
@@ -50,7 +58,7 @@ def ready_seconds(cmd: list[str], env: dict[str, str], timeout: float = 300.0) -
             try:
                 with urllib.request.urlopen(url, timeout=2) as r:
                     if r.status == 200:
-                        return time.perf_counter() - t0
+                        return time.perf_counter() - t0, cpu_seconds(proc.pid)
             except OSError:
                 pass
             time.sleep(0.02)
@@ -77,14 +85,19 @@ def main() -> None:
         ready_seconds(cmds["bare"], env)  # warm the OS file cache for both
         ready_seconds(cmds["app"], env)
         times: dict[str, list[float]] = {"app": [], "bare": []}
+        cpus: dict[str, list[float]] = {"app": [], "bare": []}
         for i in range(args.runs):
             for name in ("app", "bare") if i % 2 == 0 else ("bare", "app"):
-                times[name].append(ready_seconds(cmds[name], env))
-                print(f"run {i + 1} {name}: {times[name][-1]:.2f} s", flush=True)
+                wall, cpu = ready_seconds(cmds[name], env)
+                times[name].append(wall)
+                cpus[name].append(cpu)
+                print(f"run {i + 1} {name}: {wall:.2f} s, CPU {cpu:.2f} s", flush=True)
     app, bare = statistics.median(times["app"]), statistics.median(times["bare"])
     print(f"median ready: app {app:.2f} s, bare Gradio {bare:.2f} s, ratio app/bare {app / bare:.3f}")
     ratios = [a / b for a, b in zip(times["app"], times["bare"], strict=True)]
     print(f"per-pair ratios: {', '.join(f'{r:.3f}' for r in ratios)}")
+    app_cpu, bare_cpu = statistics.median(cpus["app"]), statistics.median(cpus["bare"])
+    print(f"median CPU to ready: app {app_cpu:.2f} s, bare {bare_cpu:.2f} s, ratio {app_cpu / bare_cpu:.3f}")
 
 
 if __name__ == "__main__":
