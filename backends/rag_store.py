@@ -141,9 +141,10 @@ class VectorStore:
                 ids=ids[sl], documents=texts[sl], metadatas=metas[sl], embeddings=embeddings[sl]
             )
 
-    def query(self, embedding: list[float], n: int) -> list[tuple[str, float]]:
-        """(chunk id, cosine similarity) best first."""
-        n = min(n, self.count())
+    def query(self, embedding: list[float], n: int, count: int | None = None) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity) best first. ``count``: the store's size when the caller
+        just read it (a count is ~15 ms at 100k chunks on a busy machine)."""
+        n = min(n, self.count() if count is None else count)
         if n <= 0:
             return []
         res = self.collection.query(query_embeddings=[embedding], n_results=n, include=["distances"])

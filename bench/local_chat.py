@@ -3,12 +3,18 @@
 Same GGUF, messages, seed, sampling and max tokens. Raw = ``Llama.create_chat_completion
 (stream=True)`` in a worker process; app = ``python app.py`` in a subprocess, called through
 ``gradio_client`` with streaming (both started the same way, so both get the same CPU
-share). The two alternate (never at the same time), after one warm-up each.
-TTFT = request -> first text; tokens/s = (completion tokens - 1) / (last text - first text).
+share). They take turns (never at the same time, who goes first rotates), after one warm-up
+each. ``--per-token`` adds a third side in the same run: the app with coalescing off (one UI
+update per token, ``tabs.streaming.INTERVAL_S = 0``), i.e. the app before coalescing.
+TTFT = request -> first text; tokens/s = (completion tokens - 1) / (last text - first text),
+where the app's "last text" is the final update (answer + stats line), so coalesced updates
+cannot hide a tail; wall = request -> end of the answer (the issue's raw/app wall ratio).
 The raw side is timed inside its process (no transport); the app side from the client, so
-its TTFT includes Gradio's queue, HTTP and SSE.
+its TTFT includes Gradio's queue, HTTP and SSE. Also reported: the CPU seconds each server
+process (all threads) spent per answer, from /proc: on a shared machine wall times swing 2x
+from run to run, CPU time much less, so the CPU ratio raw/app shows the app's own cost.
 
-    nice -n 10 .venv/bin/python bench/local_chat.py --model qwen2.5-coder-0.5b-instruct --runs 5
+    nice -n 10 .venv/bin/python bench/local_chat.py --model smollm2-135m-instruct --runs 7 --per-token
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ import statistics
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +39,7 @@ SYSTEM = "You are a helpful assistant."
 PROMPT = "Explain in a few sentences why the sky is blue."
 
 
-def raw_run(llama, args: argparse.Namespace) -> tuple[float, float, int, str]:
+def raw_run(llama, args: argparse.Namespace) -> tuple[float, float, int, str, float]:
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": args.prompt}]
     t0 = time.perf_counter()
     first = last = None
@@ -48,15 +55,17 @@ def raw_run(llama, args: argparse.Namespace) -> tuple[float, float, int, str]:
             first = first or last
             n += 1
             text += piece
-    return first - t0, (n - 1) / (last - first), n, text
+    end = time.perf_counter()
+    return first - t0, (n - 1) / (last - first), n, text, end - t0
 
 
-def app_run(url: str, args: argparse.Namespace) -> tuple[float, float, int, str]:
+def app_run(url: str, args: argparse.Namespace) -> tuple[float, float, int, str, float]:
     from gradio_client import Client
 
     client = Client(url, verbose=False)  # a fresh session: no history from earlier runs
     t0 = time.perf_counter()
     first = last = None
+    updates = 0
     job = client.submit(
         args.prompt, args.model, SYSTEM, 0.0, 0.95, 40, 0.05, 1.1, args.max_tokens, "", args.seed, args.ctx,
         api_name="/local_chat",
@@ -64,15 +73,16 @@ def app_run(url: str, args: argparse.Namespace) -> tuple[float, float, int, str]
     try:
         for update in job:
             if isinstance(update, str) and update:
-                last = time.perf_counter()
-                first = first or last
+                first = first or time.perf_counter()
+                updates += 1
         final = job.result()
+        last = time.perf_counter()  # the final update (answer + stats): coalescing can't hide a tail
     finally:
         client.close()  # no client threads left running during the raw runs
     stats = final[1]["metadata"]["title"]
     n = int(stats.split(" completion tokens")[0].split("· ")[-1])
-    log.info("  server side: %s", stats)
-    return first - t0, (n - 1) / (last - first), n, final[0]["content"]
+    log.info("  server side: %s; %d text updates streamed", stats, updates)
+    return first - t0, (n - 1) / (last - first), n, final[0]["content"], last - t0
 
 
 def raw_worker(path: Path, args: argparse.Namespace, n_batch: int) -> None:
@@ -82,11 +92,15 @@ def raw_worker(path: Path, args: argparse.Namespace, n_batch: int) -> None:
 
     llama = Llama(model_path=str(path), n_ctx=args.ctx, n_threads=args.threads,
                   n_batch=min(n_batch, args.ctx), verbose=False)  # fmt: skip
-    for _ in sys.stdin:
-        print(json.dumps(raw_run(llama, args)), flush=True)
+    # Generation runs in a worker thread, as in the app (Gradio runs events in threads): on a
+    # loaded machine the same llama.cpp loop ran ~1.5x faster in a thread than in the main
+    # thread (SmolLM2 19.5 vs 29 tok/s, 2026-12-01), which made earlier runs favour the app.
+    with ThreadPoolExecutor(1) as pool:
+        for _ in sys.stdin:
+            print(json.dumps(pool.submit(raw_run, llama, args).result()), flush=True)
 
 
-def raw_run_ipc(worker: subprocess.Popen) -> tuple[float, float, int, str]:
+def raw_run_ipc(worker: subprocess.Popen) -> tuple[float, float, int, str, float]:
     worker.stdin.write("run\n")
     worker.stdin.flush()
     return tuple(json.loads(worker.stdout.readline()))
@@ -105,8 +119,19 @@ def raw_process(args: argparse.Namespace):
         proc.wait(timeout=30)
 
 
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU time of a process so far (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+PER_TOKEN = "import tabs.streaming as s; s.INTERVAL_S = 0; import app; app.main()"
+
+
 @contextmanager
-def app_server(args: argparse.Namespace):
+def app_server(args: argparse.Namespace, per_token: bool = False):
+    """``python app.py``; ``per_token``: the same app with coalescing off (one UI update per
+    token, as before tabs/streaming.py), started with ``python -c``."""
     from tests.helpers import free_port, wait_http
 
     port = free_port()
@@ -116,11 +141,11 @@ def app_server(args: argparse.Namespace):
         "WB_LLAMA_THREADS": str(args.threads),
         "WB_LLAMA_CTX": str(args.ctx),
     }
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    cmd = [sys.executable, "-c", PER_TOKEN] if per_token else [sys.executable, "app.py"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{port}/", timeout=120, proc=proc)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -135,6 +160,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--ctx", type=int, default=2048)
     p.add_argument("--prompt", default=PROMPT)
+    p.add_argument("--per-token", action="store_true", help="also the app with coalescing off, same run")
     p.add_argument("--raw-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -147,25 +173,39 @@ def main() -> None:
     path = resolve_gguf(args.model, data_dir=s.data_dir, models_dir=s.models_dir)
     if args.raw_worker:
         return raw_worker(path, args, s.llama_batch)
-    raw, app = [], []
-    with app_server(args) as url, raw_process(args) as worker:
-        raw_run_ipc(worker), app_run(url, args)  # warm-up: load, first prompt
+    sides: dict[str, list] = {"raw": [], "app": []} | ({"app per-token": []} if args.per_token else {})
+    with ExitStack() as stack:
+        worker = stack.enter_context(raw_process(args))
+        fns, pids = {"raw": lambda: raw_run_ipc(worker)}, {"raw": worker.pid}
+        for name in [k for k in sides if k != "raw"]:
+            url, pids[name] = stack.enter_context(app_server(args, per_token=name != "app"))
+            fns[name] = lambda u=url: app_run(u, args)
+        for fn in fns.values():
+            fn()  # warm-up: load, first prompt
+        names = list(sides)
         for i in range(args.runs):
-            order = [("raw", lambda: raw_run_ipc(worker), raw), ("app", lambda: app_run(url, args), app)]
-            for name, fn, out in order if i % 2 == 0 else order[::-1]:
-                ttft, tps, n, text = fn()
-                out.append((ttft, tps, n, text))
-                log.info("run %d %s: TTFT %.0f ms, %.1f tok/s, %d tokens", i + 1, name, ttft * 1e3, tps, n)
-    med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v)) for k, v in
-           (("raw", raw), ("app", app))}  # fmt: skip
-    same = all(a[3].strip() == r[3].strip() for a, r in zip(app, raw, strict=True))
+            for name in names[i % len(names) :] + names[: i % len(names)]:  # rotate who goes first
+                c0 = cpu_seconds(pids[name])
+                ttft, tps, n, text, wall = fns[name]()
+                cpu = cpu_seconds(pids[name]) - c0
+                sides[name].append((ttft, tps, n, text, wall, cpu))
+                log.info("run %d %s: TTFT %.0f ms, %.1f tok/s, %d tokens, wall %.2f s, server CPU %.2f s",
+                         i + 1, name, ttft * 1e3, tps, n, wall, cpu)  # fmt: skip
+    med = {k: [statistics.median(r[j] for r in v) for j in (0, 1, 4, 5)] for k, v in sides.items()}
     log.info("model %s, %d runs, %d max tokens, %d thread(s), seed %d", path.name, args.runs, args.max_tokens,
              args.threads, args.seed)  # fmt: skip
-    log.info("raw median: TTFT %.0f ms, %.1f tok/s", med["raw"][0] * 1e3, med["raw"][1])
-    log.info("app median: TTFT %.0f ms, %.1f tok/s", med["app"][0] * 1e3, med["app"][1])
-    log.info("tokens/s ratio app/raw: %.3f", med["app"][1] / med["raw"][1])
-    log.info("TTFT difference app-raw: %+.0f ms", (med["app"][0] - med["raw"][0]) * 1e3)
-    log.info("identical answers at temperature 0: %s", same)
+    for k, (ttft, tps, wall, cpu) in med.items():
+        log.info(
+            "%s median: TTFT %.0f ms, %.1f tok/s, wall %.2f s, CPU %.2f s", k, ttft * 1e3, tps, wall, cpu
+        )
+    for k in [k for k in sides if k != "raw"]:
+        tps_ratio, wall_ratio = med[k][1] / med["raw"][1], med["raw"][2] / med[k][2]
+        log.info("%s: tokens/s ratio app/raw %.3f, wall ratio raw/app %.3f, TTFT app-raw %+.0f ms", k,
+                 tps_ratio, wall_ratio, (med[k][0] - med["raw"][0]) * 1e3)  # fmt: skip
+        log.info("%s: CPU ratio raw/app %.3f (CPU seconds per answer; robust to other load)", k,
+                 med["raw"][3] / med[k][3])  # fmt: skip
+        same = all(a[3].strip() == r[3].strip() for a, r in zip(sides[k], sides["raw"], strict=True))
+        log.info("%s: identical answers at temperature 0: %s", k, same)
 
 
 if __name__ == "__main__":

@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--requests", type=int, default=96)
     p.add_argument("--clients", type=int, default=16)
     p.add_argument("--latency-n", type=int, default=30)
+    p.add_argument("--precision", choices=["fp32", "int8"], default="fp32", help="classifier runtime")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -102,7 +103,11 @@ def main(argv: list[str] | None = None) -> None:
         folder.symlink_to(args.model.resolve())
     else:
         minilm_classifier(folder)
-    settings = Settings(_env_file=None, data_dir=data, hf_hub_offline=True)
+    settings = Settings(_env_file=None, data_dir=data, hf_hub_offline=True, encoder_precision=args.precision)
+    if args.precision == "int8":  # what prepare.py does for the app's data dir
+        from backends.onnx_encoders import export
+
+        export(folder.resolve(), data, "sequence")
     deps = app.Deps(settings)
     backend = deps.task("sentiment")
     log.info("backend: %s", backend.name)

@@ -38,6 +38,7 @@ from tabs.chat_view import (
     with_system,
 )
 from tabs.guard_ui import Guard, GuardDeps, make_guard, message_taint, shown
+from tabs.streaming import chat_shape, coalesce
 from tools.loop import Finished, UsageReport, pending_calls, run_loop
 from tools.schema import Tool, ToolBox
 
@@ -409,7 +410,7 @@ def build(
         def ui(gen: Iterator, config: ChatConfig | None = None) -> Iterator[tuple]:
             fmt = config.params.response_format if config else None
             pending = True
-            for disp, conv2, sess2, line, pending in gen:
+            for disp, conv2, sess2, line, pending in coalesce(gen, key=lambda u: chat_shape(u[0])):
                 yield disp, conv2, sess2, line, gr.update(visible=pending)
             if fmt is not None and not pending:  # the answer as JSON and a pass/fail line
                 answer = next((m["content"] for m in reversed(disp) if m["role"] == "assistant"

@@ -20,6 +20,7 @@ from backends.base import BackendError, GenParams, Message
 from guardrails import DEFAULT_REFUSAL, GuardrailConfig, mask_pii
 from tabs import guard_ui, output_format
 from tabs.guard_ui import Guard, GuardDeps, make_guard, shown
+from tabs.streaming import coalesce
 
 log = logging.getLogger(__name__)
 
@@ -259,12 +260,12 @@ def build(
             GUARD_PLACES if mask_pii_in is None else mask_pii_in, pii_kinds, denied_topics, topic_threshold,
             blocked_words, blocked_patterns, refusal_message,
         )  # fmt: skip
-        yield from respond(
+        yield from coalesce(respond(
             engine, limits, message, history, model, system_prompt, temperature, top_p, top_k,
             min_p, repeat_penalty, max_new_tokens, stop, seed, n_ctx, n_threads,
             guard_config=config, guard_deps=guard_deps,
             output=(output_format_choice, output_schema, output_fields), formats=formats,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     choices = engine.choices()
     default = engine.default_ref()

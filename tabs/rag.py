@@ -24,6 +24,7 @@ from guardrails.rag_answer import guarded_answer, screened_passages  # one answe
 from guardrails.session import server_guard
 from tabs import guard_ui
 from tabs.guard_ui import Guard, GuardDeps, inert_urls, make_guard, shown
+from tabs.streaming import coalesce
 
 log = logging.getLogger(__name__)
 
@@ -356,7 +357,7 @@ def build(get_engine: Callable[[], Engine], guard_deps: GuardDeps | None = None)
 
         def on_chat(message: str, history: list, k_: int, mmr_: bool, *guard_values: Any) -> Iterator[tuple]:
             config = guard_ui.config_from_ui(*guard_values)
-            yield from respond(get_engine(), message, history, k_, mmr_, config, guard_deps)
+            yield from coalesce(respond(get_engine(), message, history, k_, mmr_, config, guard_deps))
 
         chat_args = dict(
             fn=on_chat,
@@ -394,7 +395,7 @@ def build(get_engine: Callable[[], Engine], guard_deps: GuardDeps | None = None)
 
         def rag_chat(message: str, history: list[dict] | None = None) -> Iterator[str]:
             """Answer a question from the knowledge base; streams the text, sources at the end."""
-            yield from api_chat(get_engine(), message, history, guard_deps=guard_deps)
+            yield from coalesce(api_chat(get_engine(), message, history, guard_deps=guard_deps))
 
         gr.api(rag_chat, api_name="rag_chat", concurrency_id="llama_cpp", concurrency_limit=1)
     return blocks
