@@ -2,7 +2,8 @@
 
     python train_defaults.py --data ../shared/datasets --out weights/
 
-- weights/sentiment-minilm-sst2: SST-2 train.tsv -> NEGATIVE/POSITIVE, evaluated on dev.tsv
+- weights/sentiment-minilm-sst2: SST-2 train.tsv -> NEGATIVE/POSITIVE, minus every phrase of the
+  held-out sentences (see :func:`sst2_heldout`), evaluated on those held-out sentences
 - weights/ner-minilm-conll: CoNLL-2003 train.txt -> IOB2 PER/ORG/LOC/MISC, evaluated on valid.txt
 
 Both start from the shipped all-MiniLM-L6-v2 encoder and are seeded, so a rerun with the
@@ -19,7 +20,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from backends.finetune_data import check_trainable, load_classification, load_token_classification
+from backends.finetune_data import LabelledData, check_trainable, load_token_classification
 from backends.finetune_train import FinetuneConfig, Progress, train
 
 log = logging.getLogger("train_defaults")
@@ -33,9 +34,10 @@ RECIPES = {
             epochs=2,
             learning_rate=8e-5,
             batch_size=32,
-            max_length=64,
+            max_length=128,
             warmup=0.06,
             weight_decay=0.01,
+            label_smoothing=0.1,
             freeze_embeddings=True,
         ),
     },
@@ -54,12 +56,49 @@ RECIPES = {
 }
 
 
+def _sst2_rows(path: Path) -> list[tuple[str, int]]:
+    rows = [line.rsplit("\t", 1) for line in path.read_text().splitlines()[1:] if "\t" in line]
+    return [(s.strip(), int(y)) for s, y in rows]
+
+
+def _subphrases(sentence: str) -> set[str]:
+    w = sentence.split()
+    return {" ".join(w[i:j]) for i in range(len(w)) for j in range(i + 1, len(w) + 1)}
+
+
+def sst2_heldout(root: Path, min_words: int = 5) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """(held-out sentences, training phrases) of SST-2 that share no review text.
+
+    GLUE's SST-2 rows are phrases of movie-review sentences, and ``dev.tsv`` is a random part of
+    the same rows, so most dev rows are phrases of sentences whose other phrases are in
+    ``train.tsv``. The held-out set here is every *whole sentence* (a phrase that is no
+    sub-phrase of another row, >= ``min_words`` words) found in ``dev.tsv``; the training set is
+    ``train.tsv`` without any phrase that occurs (word for word) inside one of those sentences.
+    """
+    train_rows = _sst2_rows(root / "sst2" / "train.tsv")
+    dev_rows = _sst2_rows(root / "sst2" / "dev.tsv")
+    phrases = {s for s, _ in train_rows + dev_rows}
+    inside: set[str] = set()
+    for s in phrases:
+        inside |= (_subphrases(s) - {s}) & phrases
+    held, seen = [], set()
+    for s, y in dev_rows:
+        if s not in inside and s not in seen and len(s.split()) >= min_words:
+            held.append((s, y))
+            seen.add(s)
+    banned = set().union(*(_subphrases(s) for s, _ in held))
+    return held, [(s, y) for s, y in train_rows if s not in banned]
+
+
 def _data(task: str, root: Path, limit: int | None):
     if task == "sentiment":
-        kw = {"text_column": "sentence", "label_column": "label", "label_map": SST2_LABELS}
-        train_data = load_classification(root / "sst2" / "train.tsv", **kw)
-        dev = load_classification(root / "sst2" / "dev.tsv", **kw)
-        note = "SST-2 (GLUE) sentences: train.tsv for training, dev.tsv (held out) for the metrics"
+        held, rows = sst2_heldout(root)
+        train_data = LabelledData("classification", [s for s, _ in rows], [SST2_LABELS[str(y)] for _, y in rows])
+        dev = LabelledData("classification", [s for s, _ in held], [SST2_LABELS[str(y)] for _, y in held])
+        note = (
+            f"SST-2 (GLUE): {len(rows)} phrases of train.tsv for training; metrics on {len(held)} whole "
+            "sentences of dev.tsv, none of whose phrases is in the training set (train_defaults.sst2_heldout)"
+        )
     else:
         train_data = load_token_classification(root / "conll2003" / "train.txt")
         dev = load_token_classification(root / "conll2003" / "valid.txt")
