@@ -93,7 +93,9 @@ def sst2_heldout(root: Path, min_words: int = 5) -> tuple[list[tuple[str, int]],
 def _data(task: str, root: Path, limit: int | None):
     if task == "sentiment":
         held, rows = sst2_heldout(root)
-        train_data = LabelledData("classification", [s for s, _ in rows], [SST2_LABELS[str(y)] for _, y in rows])
+        train_data = LabelledData(
+            "classification", [s for s, _ in rows], [SST2_LABELS[str(y)] for _, y in rows]
+        )
         dev = LabelledData("classification", [s for s, _ in held], [SST2_LABELS[str(y)] for _, y in held])
         note = (
             f"SST-2 (GLUE): {len(rows)} phrases of train.tsv for training; metrics on {len(held)} whole "

@@ -93,7 +93,9 @@ def word_entities(
     return tuple(out)
 
 
-def snap_span(text: str, start: int, end: int, spans: Sequence[tuple[int, int]] | None = None) -> tuple[int, int]:
+def snap_span(
+    text: str, start: int, end: int, spans: Sequence[tuple[int, int]] | None = None
+) -> tuple[int, int]:
     """``start``/``end`` widened to the words they touch (unchanged if they touch none)."""
     inside = [(s, e) for s, e in (spans if spans is not None else words(text)) if s < end and e > start]
     return (min(start, inside[0][0]), max(end, inside[-1][1])) if inside else (start, end)

@@ -179,8 +179,14 @@ def _measure(task: str, backend, args) -> list[tuple[str, dict]]:
 
         held, _ = sst2_heldout(args.data)
         return [
-            (f"SST-2 held-out whole sentences ({len(held)})", measure_sentiment(backend, held[: args.n_heldout])),
-            ("SST-2 dev.tsv phrases (sample)", measure_sentiment(backend, sst2(args.data / "sst2" / "dev.tsv", args.n, args.seed))),
+            (
+                f"SST-2 held-out whole sentences ({len(held)})",
+                measure_sentiment(backend, held[: args.n_heldout]),
+            ),
+            (
+                "SST-2 dev.tsv phrases (sample)",
+                measure_sentiment(backend, sst2(args.data / "sst2" / "dev.tsv", args.n, args.seed)),
+            ),
         ]
     if task == "ner":
         sample = conll(args.data / "conll2003" / "valid.txt", args.n, args.seed)
@@ -231,9 +237,8 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---|---|---|---|---|")
     for r in results:
         metric = {"sentiment": "accuracy", "ner": "f1", "translate": "chrF"}[r["task"]]
-        print(
-            f"| {r['task']} | {r['data']} | {r['backend']} | {metric} {r[metric]} | {r['n']} | {r['ms_per_item']} |"
-        )
+        cells = [r["task"], r["data"], r["backend"], f"{metric} {r[metric]}", r["n"], r["ms_per_item"]]
+        print("| " + " | ".join(map(str, cells)) + " |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -22,7 +22,15 @@ def test_words_keep_initials_acronyms_hyphens_and_apostrophes_whole():
     assert _words("Mr. Smith of Ford Motor Co. said so.") == [
         "Mr.", "Smith", "of", "Ford", "Motor", "Co.", "said", "so", ".",
     ]  # fmt: skip
-    assert _words("SOCCER - S.AFRICA BEAT JAPAN 2-1 .") == ["SOCCER", "-", "S.AFRICA", "BEAT", "JAPAN", "2-1", "."]
+    assert _words("SOCCER - S.AFRICA BEAT JAPAN 2-1 .") == [
+        "SOCCER",
+        "-",
+        "S.AFRICA",
+        "BEAT",
+        "JAPAN",
+        "2-1",
+        ".",
+    ]
 
 
 def _pieces(text: str, tagged: list[tuple[str, str]]) -> list[tuple[int, int, str, float]]:
@@ -38,7 +46,9 @@ def _pieces(text: str, tagged: list[tuple[str, str]]) -> list[tuple[int, int, st
 def test_a_word_takes_the_label_of_its_first_sub_token():
     text = "Chandler Bing called."
     # the tagger's pieces disagree inside "Chandler": the first piece decides for the word
-    pieces = _pieces(text, [("chand", "B-PER"), ("ler", "I-ORG"), ("bing", "I-PER"), ("called", "O"), (".", "O")])
+    pieces = _pieces(
+        text, [("chand", "B-PER"), ("ler", "I-ORG"), ("bing", "I-PER"), ("called", "O"), (".", "O")]
+    )
     (e,) = word_entities(text, pieces)
     assert (e.text, e.label, e.start, e.end) == ("Chandler Bing", "PER", 0, 13)
     # the failure: "Chand" (PER) + "ler Bing" (PER) as two spans can no longer happen
@@ -85,7 +95,11 @@ def test_hyphenated_names_are_one_word():
 
 def test_snap_to_words_widens_and_drops_overlaps():
     text = "Chandler Bing met W. Shakespeare"
-    ents = [Entity("Chand", "PER", 0, 5), Entity("ler Bing", "PER", 5, 13), Entity(". Shakespeare", "PER", 19, 32)]
+    ents = [
+        Entity("Chand", "PER", 0, 5),
+        Entity("ler Bing", "PER", 5, 13),
+        Entity(". Shakespeare", "PER", 19, 32),
+    ]
     assert [(e.text, e.start, e.end) for e in snap_to_words(text, ents)] == [
         ("Chandler", 0, 8),
         ("W. Shakespeare", 18, 32),
