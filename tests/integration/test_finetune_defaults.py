@@ -92,3 +92,8 @@ def test_train_defaults_script_on_tiny_data(tmp_path):
         assert meta["task"] == task and meta["metrics"]["train_examples"] == 32
         assert "Training data" in (out / name / "README.md").read_text()
     assert train_defaults.main(["--data", str(tmp_path / "nowhere")]) == 2
+    held = tmp_path / "heldout"
+    args = ["--data", str(data), "--out", str(held), "--only", "sentiment", "--sst2-split", "heldout"]
+    assert train_defaults.main([*args, "--limit", "32", "--epochs", "1"]) == 0
+    meta = json.loads((held / "sentiment-minilm-sst2" / "workbench.json").read_text())
+    assert meta["metrics"]["eval_examples"] == 40 and meta["metrics"]["train_examples"] == 32
