@@ -2,7 +2,10 @@
 
     python train_defaults.py --data ../shared/datasets --out weights/
 
-- weights/sentiment-minilm-sst2: SST-2 train.tsv -> NEGATIVE/POSITIVE, evaluated on dev.tsv
+- weights/sentiment-minilm-sst2: SST-2 train.tsv -> NEGATIVE/POSITIVE, evaluated on dev.tsv (the
+  committed weights). ``--sst2-split heldout`` instead trains on train.tsv minus every phrase of
+  the held-out whole sentences (:func:`sst2_heldout`) and evaluates on those sentences, with the
+  ``sentiment-heldout`` recipe: the clean way to measure a sentiment recipe (issue 15)
 - weights/ner-minilm-conll: CoNLL-2003 train.txt -> IOB2 PER/ORG/LOC/MISC, evaluated on valid.txt
 
 Both start from the shipped all-MiniLM-L6-v2 encoder and are seeded, so a rerun with the
@@ -19,7 +22,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from backends.finetune_data import check_trainable, load_classification, load_token_classification
+from backends.finetune_data import (
+    LabelledData,
+    check_trainable,
+    load_classification,
+    load_token_classification,
+)
 from backends.finetune_train import FinetuneConfig, Progress, train
 
 log = logging.getLogger("train_defaults")
@@ -54,8 +62,57 @@ RECIPES = {
 }
 
 
-def _data(task: str, root: Path, limit: int | None):
-    if task == "sentiment":
+# A candidate recipe for sentences (longer inputs, label smoothing), trained only with
+# --sst2-split heldout. Not run to the end here yet (see BENCHMARKS.md): the committed weights
+# come from the "sentiment" recipe above.
+HELDOUT_SENTIMENT = replace(RECIPES["sentiment"]["config"], max_length=128, label_smoothing=0.1)
+
+
+def _sst2_rows(path: Path) -> list[tuple[str, int]]:
+    rows = [line.rsplit("\t", 1) for line in path.read_text().splitlines()[1:] if "\t" in line]
+    return [(s.strip(), int(y)) for s, y in rows]
+
+
+def _subphrases(sentence: str) -> set[str]:
+    w = sentence.split()
+    return {" ".join(w[i:j]) for i in range(len(w)) for j in range(i + 1, len(w) + 1)}
+
+
+def sst2_heldout(root: Path, min_words: int = 5) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """(held-out sentences, training phrases) of SST-2 that share no review text.
+
+    GLUE's SST-2 rows are phrases of movie-review sentences, and ``dev.tsv`` is a random part of
+    the same rows, so most dev rows are phrases of sentences whose other phrases are in
+    ``train.tsv``. The held-out set here is every *whole sentence* (a phrase that is no
+    sub-phrase of another row, >= ``min_words`` words) found in ``dev.tsv``; the training set is
+    ``train.tsv`` without any phrase that occurs (word for word) inside one of those sentences.
+    """
+    train_rows = _sst2_rows(root / "sst2" / "train.tsv")
+    dev_rows = _sst2_rows(root / "sst2" / "dev.tsv")
+    phrases = {s for s, _ in train_rows + dev_rows}
+    inside: set[str] = set()
+    for s in phrases:
+        inside |= (_subphrases(s) - {s}) & phrases
+    held, seen = [], set()
+    for s, y in dev_rows:
+        if s not in inside and s not in seen and len(s.split()) >= min_words:
+            held.append((s, y))
+            seen.add(s)
+    banned = set().union(*(_subphrases(s) for s, _ in held))
+    return held, [(s, y) for s, y in train_rows if s not in banned]
+
+
+def _data(task: str, root: Path, limit: int | None, split: str = "glue"):
+    if task == "sentiment" and split == "heldout":
+        held, rows = sst2_heldout(root)
+        labels = [SST2_LABELS[str(y)] for _, y in rows]
+        train_data = LabelledData("classification", [s for s, _ in rows], labels)
+        dev = LabelledData("classification", [s for s, _ in held], [SST2_LABELS[str(y)] for _, y in held])
+        note = (
+            f"SST-2 (GLUE): {len(rows)} phrases of train.tsv for training; metrics on {len(held)} whole "
+            "sentences of dev.tsv, none of whose phrases is in the training set (train_defaults.sst2_heldout)"
+        )
+    elif task == "sentiment":
         kw = {"text_column": "sentence", "label_column": "label", "label_map": SST2_LABELS}
         train_data = load_classification(root / "sst2" / "train.tsv", **kw)
         dev = load_classification(root / "sst2" / "dev.tsv", **kw)
@@ -115,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=sorted(RECIPES), action="append", help="train only this model")
     ap.add_argument("--epochs", type=float, help="override the recipe's epochs")
     ap.add_argument("--limit", type=int, help="use only the first N training examples (smoke runs)")
+    ap.add_argument(
+        "--sst2-split",
+        choices=["glue", "heldout"],
+        default="glue",
+        help="glue: train.tsv / dev.tsv (the committed weights); heldout: see sst2_heldout",
+    )
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument(
         "--deadline", help="UTC time HH:MM: stop training then, evaluate and save (shared machines)"
@@ -133,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
             cfg.epochs = args.epochs
         if args.deadline:
             cfg.deadline = _deadline(args.deadline)
-        train_data, dev, note = _data(task, args.data, args.limit)
+        if task == "sentiment" and args.sst2_split == "heldout":
+            cfg = replace(HELDOUT_SENTIMENT, threads=cfg.threads, epochs=cfg.epochs, deadline=cfg.deadline)
+        train_data, dev, note = _data(task, args.data, args.limit, args.sst2_split)
         log.info("[%s] %d training / %d held-out examples, settings %s", task, len(train_data), len(dev), cfg)
         out = args.out / recipe["name"]
         result = train(cfg, train_data, dev, out, offline=True, on_progress=_printer(task), data_note=note)

@@ -35,6 +35,7 @@ class FinetuneConfig:
     max_length: int = 64
     warmup: float = 0.1  # ratio of all steps
     weight_decay: float = 0.01
+    label_smoothing: float = 0.0  # classification: soften the 0/1 targets (less over-confident)
     freeze_encoder: bool = False  # train only the head
     freeze_embeddings: bool = False  # keep the word embeddings fixed (faster, little loss)
     seed: int = 42
@@ -237,6 +238,7 @@ def train(
             learning_rate=config.learning_rate,
             warmup_steps=config.warmup if config.warmup < 1 else int(config.warmup),
             weight_decay=config.weight_decay,
+            label_smoothing_factor=config.label_smoothing if config.task != "ner" else 0.0,
             eval_strategy="steps" if config.eval_points > 0 else "no",
             eval_steps=eval_every,
             logging_steps=max(1, min(eval_every, steps // 50 or 1)),

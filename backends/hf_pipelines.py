@@ -3,7 +3,8 @@
 Transformers 5 dropped the "translation", "summarization" and "question-answering" pipeline
 tasks, so those load ``AutoModelForSeq2SeqLM`` / ``AutoModelForQuestionAnswering`` and run the
 model directly; sentiment is done by hand too (the same steps the Under-the-hood view shows).
-Token classification, zero-shot and fill-mask use the pipelines that still exist.
+Token classification runs the model and builds whole-word spans (``backends.entity_spans``);
+zero-shot and fill-mask use the pipelines that still exist.
 
 Where weights come from is ``backends.models.resolve_hf_model`` (folder -> HF cache -> Hub
 when online). Which model is the default for a task is decided in :func:`task_choices`, the
@@ -23,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backends.base import BackendStatus, Entity, TaskResult
+from backends.base import BackendStatus, TaskResult
+from backends.entity_spans import word_entities
 from backends.models import QWEN, resolve_hf_model, spacy_available
 from backends.onnx_encoders import find_int8, ort_model
 from backends.registry import register
@@ -123,36 +125,49 @@ class HFClassifier(HFModel):
 
 
 class HFTokenClassifier(HFModel):
-    """Token classification with grouped entities; labels mapped to PER/ORG/LOC/MISC."""
+    """Token classification shown as whole words (``backends.entity_spans``: a word takes the
+    label of its first sub-token); labels mapped to PER/ORG/LOC/MISC. Long texts run in
+    overlapping windows; a piece keeps the prediction of the first window that saw it."""
 
     auto_class = "AutoModelForTokenClassification"
+    window = 256
+    stride = 32
 
-    def __init__(self, task: str, ref: str, *, offline: bool) -> None:
-        super().__init__(task, ref, offline=offline)
-        self._pipe: Any = None
+    def pieces(self, text: str) -> list[tuple[int, int, str, float]]:
+        """(start, end, tag, probability) of every sub-token of ``text``."""
+        import torch
+
+        tok, model = self.load()
+        enc = tok(
+            [text],
+            return_tensors="pt",
+            truncation=True,
+            max_length=self.window,
+            stride=self.stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            padding=True,
+        )
+        offsets = enc.pop("offset_mapping").tolist()
+        enc.pop("overflow_to_sample_mapping", None)
+        with torch.no_grad():
+            probs = torch.softmax(model(**enc).logits, dim=-1)
+        best, idx = probs.max(dim=-1)
+        id2label = model.config.id2label
+        seen: dict[int, tuple[int, int, str, float]] = {}
+        for w, row in enumerate(offsets):
+            for j, (start, end) in enumerate(row):
+                if end > start and start not in seen:
+                    seen[start] = (start, end, str(id2label[int(idx[w, j])]), float(best[w, j]))
+        return sorted(seen.values())
 
     def run(self, texts: Sequence[str]) -> list[TaskResult]:
-        tok, model = self.load()
-        if self._pipe is None:
-            from transformers import pipeline
-
-            self._pipe = pipeline(
-                "token-classification", model=model, tokenizer=tok, aggregation_strategy="simple"
-            )
-        out = []
-        for text in texts:
-            ents = []
-            for e in self._pipe(text):
-                label = to_conll_label(str(e["entity_group"]))
-                if label is None:
-                    continue
-                ents.append(
-                    Entity(
-                        text[e["start"] : e["end"]], label, int(e["start"]), int(e["end"]), float(e["score"])
-                    )
-                )
-            out.append(TaskResult(entities=tuple(ents), backend=self.name))
-        return out
+        return [
+            TaskResult(entities=word_entities(t, self.pieces(t), to_conll_label), backend=self.name)
+            if t.strip()
+            else TaskResult(backend=self.name)
+            for t in texts
+        ]
 
 
 class HFSeq2Seq(HFModel):
@@ -303,6 +318,15 @@ class TaskChoice:
     available: bool
     reason: str = ""
     targets: tuple[str, ...] = ()  # translation: target languages
+    note: str = ""  # shown next to the output: what to expect from this model
+
+
+LLM_TRANSLATION_NOTE = (
+    "**Quality note:** the offline translator is {title}, a *general* 0.5B chat/coding LLM, not "
+    "a translation model: chrF 0.28 en->de on newstest2013 (a dedicated model scores far higher; "
+    "see BENCHMARKS.md). Check anything that matters. With the Hugging Face Hub online, the picker "
+    "offers the dedicated translation models {hub}."
+)
 
 
 def discover_trained(data_dir: Path, weights_dir: Path = REPO_WEIGHTS) -> list[tuple[str, Path, dict]]:
@@ -387,15 +411,21 @@ def task_choices(settings: Any, task: str) -> list[TaskChoice]:
         )
     if task in LLM_TASKS:
         ok = QWEN.installed()
+        label, note = f"{QWEN.name} (LLM as a task engine)", ""
+        if task == "translate":
+            label = f"{QWEN.name} (LLM as a task engine: a general 0.5B LLM, not a translation model)"
+            hub_ids = " and ".join(p.split("=", 1)[1] for p in HUB_DEFAULTS["translate"].split(","))
+            note = LLM_TRANSLATION_NOTE.format(title=QWEN.title.split(" (")[0], hub=hub_ids)
         out.append(
             TaskChoice(
                 f"llm:{QWEN.name}",
-                f"{QWEN.name} (LLM as a task engine)",
+                label,
                 "llm",
                 QWEN.name,
                 ok,
                 "" if ok else "the Qwen GGUF part packages are not installed",
                 targets=LLM_TARGETS if task == "translate" else (),
+                note=note,
             )
         )
     if hub not in out:

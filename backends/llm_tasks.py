@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from backends.base import BackendStatus, Entity, TaskResult
+from backends.entity_spans import snap_to_words, words
 from backends.llama_cpp import LlamaRuntime
 from backends.models import QWEN
 from backends.registry import register
@@ -98,21 +99,36 @@ def score_labels(llama: Any, prompt: str, labels: Sequence[str]) -> dict[str, fl
     return {label: e / sum(exps) for label, e in zip(labels, exps, strict=False)}
 
 
+def _find_word(text: str, s: str, pos: int, bounds: set[int]) -> int:
+    """First occurrence of ``s`` at or after ``pos`` that starts and ends on word boundaries
+    (else the first occurrence at all; -1 if none)."""
+    first, i = -1, text.find(s, pos)
+    while i >= 0:
+        if i in bounds and i + len(s) in bounds:
+            return i
+        first = i if first < 0 else first
+        i = text.find(s, i + 1)
+    return first
+
+
 def locate_entities(text: str, found: Sequence[dict]) -> tuple[Entity, ...]:
-    """Char spans for entity strings, searched left to right; strings not in the text are dropped."""
+    """Char spans for entity strings, searched left to right (whole words first), widened to
+    whole words (``backends.entity_spans``); strings not in the text are dropped."""
+    spans = words(text)
+    bounds = {b for span in spans for b in span}
     out, pos = [], 0
     for item in found:
         s, label = str(item.get("text", "")).strip(), str(item.get("type", ""))
         if not s or label not in NER_TYPES:
             continue
-        start = text.find(s, pos)
+        start = _find_word(text, s, pos, bounds)
         if start < 0:
-            start = text.find(s)
+            start = _find_word(text, s, 0, bounds)
         if start < 0:
             continue
         out.append(Entity(s, label, start, start + len(s), 1.0))
         pos = start + len(s)
-    return tuple(sorted(set(out), key=lambda e: e.start))
+    return snap_to_words(text, sorted(set(out), key=lambda e: e.start))
 
 
 class LLMTask:

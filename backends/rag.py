@@ -41,6 +41,10 @@ class RagConfig:
     hybrid: bool = True  # False = vector search only (the course baseline)
     mmr: bool = False
     mmr_lambda: float = 0.7
+    # Fusion and BM25 field weighting, chosen on knowledge-base/ only (BENCHMARKS.md, RAG):
+    rrf_k: int = 20  # RRF's k (the textbook 60 flattens the top ranks)
+    rrf_weights: tuple[float, float] = (1.0, 1.0)  # (vector, BM25) weight of each ranking in RRF
+    bm25_heading_boost: int = 2  # BM25 counts a chunk's context line (title > section) this often
     collection_suffix: str = ""
 
     @classmethod
@@ -141,6 +145,15 @@ class RagEngine:
         return self.sync(progress)
 
     # ------------------------------------------------------------------ retrieval
+    def _bm25_text(self, text: str) -> str:
+        """BM25 field weighting: the first line of a contextual chunk (title > section path)
+        repeated ``bm25_heading_boost`` times in total."""
+        boost = self.config.bm25_heading_boost
+        if boost <= 1 or not self.config.chunk.contextual:
+            return text
+        head = text.split("\n", 1)[0]
+        return "\n".join([head] * (boost - 1) + [text])
+
     def _get_index(self) -> _Index:
         with self._lock:
             self.ensure_synced()
@@ -163,7 +176,7 @@ class RagEngine:
                     rows["metadatas"],
                     vecs,
                     {c: i for i, c in enumerate(ids)},
-                    BM25Index(ids, rows["documents"]),
+                    BM25Index(ids, [self._bm25_text(t) for t in rows["documents"]]),
                 )
             return self._index
 
@@ -182,7 +195,8 @@ class RagEngine:
         stages: dict[str, list[tuple[str, float]]] = {"vector": vector}
         if self.config.hybrid:
             stages["bm25"] = index.bm25.search(query, n)
-            fused = rrf([[c for c, _ in vector], [c for c, _ in stages["bm25"]]])
+            rankings = [[c for c, _ in vector], [c for c, _ in stages["bm25"]]]
+            fused = rrf(rankings, self.config.rrf_k, self.config.rrf_weights)
             stages["fused (RRF)"] = fused
         else:
             fused = vector

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from backends.base import BackendStatus, Entity, TaskResult
+from backends.entity_spans import snap_to_words
 from backends.models import SPACY_MODEL, spacy_available
 from backends.registry import register
 
@@ -76,7 +77,7 @@ class SpacyNER:
                 label = to_conll_label(e.label_)
                 if label is not None:
                     ents.append(Entity(e.text, label, e.start_char, e.end_char, 1.0))
-            out.append(TaskResult(entities=tuple(ents), backend=self.name))
+            out.append(TaskResult(entities=snap_to_words(doc.text, ents), backend=self.name))
         return out
 
 

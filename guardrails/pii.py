@@ -3,7 +3,8 @@ IPv4/IPv6 addresses, and names through a pluggable entity finder.
 
 Regexes propose candidates; checksums (Luhn, IBAN mod 97) and ``ipaddress`` confirm them, so
 order numbers and version strings are not masked as cards or IPs. Names come from an
-``EntityFinder``: any ``callable(text) -> [(start, end, label), ...]`` (e.g. spaCy NER).
+``EntityFinder``: any ``callable(text) -> [(start, end, label), ...]`` (e.g. spaCy NER); a
+name span is widened to whole words before masking (``backends.entity_spans``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+
+from backends.entity_spans import snap_span
+from backends.entity_spans import words as word_spans
 
 EntityFinder = Callable[[str], Sequence[tuple[int, int, str]]]
 
@@ -132,7 +136,12 @@ def find_pii(
         if kind in kinds:
             spans.extend(finder(text))
     if "person" in kinds and entities is not None:
-        spans.extend((s, e, "person") for s, e, label in entities(text) if label.upper() in PERSON_LABELS)
+        words = word_spans(text)  # a name is masked as whole words, never half of one
+        spans.extend(
+            (*snap_span(text, s, e, words), "person")
+            for s, e, label in entities(text)
+            if label.upper() in PERSON_LABELS
+        )
     spans.sort(key=lambda s: (s[0], -(s[1] - s[0])))
     kept: list[tuple[int, int, str]] = []
     for span in spans:

@@ -253,12 +253,14 @@ def build(
                             allow_custom_value=True,  # API: any code; unsupported -> a clear error
                         )
                         out = gr.Textbox(label="Translation", lines=3, render=False)
+                        note = gr.Markdown(_note(choices, task, _first(choices, task)), render=False)
                         _dd.change(lambda k: _target_update(choices, k or ""), _dd, target, api_name=False)
+                        _dd.change(lambda k: _note(choices, "translate", k or ""), _dd, note, api_name=False)
 
                         def translate(t: str, lang: str, k: str) -> str:
                             return L.translate_text(backend("translate", k), L.check_text(t, max_chars), lang)
 
-                        io(task, text, out, key, translate, extra=[target])
+                        io(task, text, out, key, translate, extra=[target], show=[note])
                         _batch(
                             task,
                             lambda k, lang: _translate_run(backend("translate", k), lang),
@@ -280,6 +282,11 @@ def build(
 
 def _first(choices: Choices, task: str) -> str:
     return next((c.key for c in choices(task) if c.available), "")
+
+
+def _note(choices: Choices, task: str, key: str) -> str:
+    """The catalog's quality note of the picked model (e.g. the LLM translator's), or ""."""
+    return next((str(getattr(c, "note", "")) for c in choices(task) if c.key == key), "")
 
 
 def _targets(choices: Choices) -> dict[str, tuple[str, ...]]:

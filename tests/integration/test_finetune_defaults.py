@@ -56,12 +56,30 @@ def _tiny_datasets(root: Path) -> Path:
     (root / "sst2").mkdir(parents=True)
     (root / "conll2003").mkdir()
     rows = [f"a {w} film number {i} \t{lab}" for i in range(40) for w, lab in (("great", 1), ("awful", 0))]
-    for name in ("train.tsv", "dev.tsv"):
-        (root / "sst2" / name).write_text("sentence\tlabel\n" + "\n".join(rows) + "\n")
+    # dev.tsv: whole sentences; two phrases of them also sit in train.tsv and must be dropped
+    held = [
+        f"one {w} movie to watch , take {i} \t{lab}"
+        for i in range(20)
+        for w, lab in (("great", 1), ("awful", 0))
+    ]
+    (root / "sst2" / "dev.tsv").write_text("sentence\tlabel\n" + "\n".join(held) + "\n")
+    (root / "sst2" / "train.tsv").write_text(
+        "sentence\tlabel\n" + "\n".join(rows + ["one great movie \t1", "movie to watch \t1"]) + "\n"
+    )
     sent = "Maria NNP B-NP B-PER\nvisited VBD B-VP O\nBerlin NNP B-NP B-LOC\n. . O O\n\n"
     for name in ("train.txt", "valid.txt"):
         (root / "conll2003" / name).write_text("-DOCSTART- -X- -X- O\n\n" + sent * 40)
     return root
+
+
+def test_sst2_heldout_shares_no_phrase_with_training(tmp_path):
+    data = _tiny_datasets(tmp_path / "datasets")
+    held, train_rows = train_defaults.sst2_heldout(data)
+    assert len(held) == 40 and all(s.startswith("one ") for s, _ in held)
+    texts = {s for s, _ in train_rows}
+    assert "one great movie" not in texts and "movie to watch" not in texts  # phrases of held-out sentences
+    assert len(train_rows) == 80
+    assert not any(t in s for t in texts for s, _ in held)
 
 
 def test_train_defaults_script_on_tiny_data(tmp_path):
@@ -74,3 +92,8 @@ def test_train_defaults_script_on_tiny_data(tmp_path):
         assert meta["task"] == task and meta["metrics"]["train_examples"] == 32
         assert "Training data" in (out / name / "README.md").read_text()
     assert train_defaults.main(["--data", str(tmp_path / "nowhere")]) == 2
+    held = tmp_path / "heldout"
+    args = ["--data", str(data), "--out", str(held), "--only", "sentiment", "--sst2-split", "heldout"]
+    assert train_defaults.main([*args, "--limit", "32", "--epochs", "1"]) == 0
+    meta = json.loads((held / "sentiment-minilm-sst2" / "workbench.json").read_text())
+    assert meta["metrics"]["eval_examples"] == 40 and meta["metrics"]["train_examples"] == 32

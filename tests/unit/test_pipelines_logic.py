@@ -156,3 +156,32 @@ def test_catalog_order_and_disabled_reasons(settings, tmp_path):
     assert usable[0].ref and "ner-minilm-conll" in usable[0].ref
     tr = [c for c in task_choices(s, "translate") if c.backend == "llm"][0]
     assert {"de", "fr"} <= set(tr.targets)
+
+
+def test_llm_translator_is_labelled_as_a_general_llm_with_a_quality_note(settings):
+    """Issue 15: the picker says the offline translator is a general LLM, and the tab shows a
+    quality note (chrF, the Hub models that do better) next to the output."""
+    from dataclasses import replace
+
+    from backends.hf_pipelines import task_choices
+    from tabs import pipelines
+
+    s = settings.model_copy(update={"hf_hub_offline": True})
+    choices = task_choices(s, "translate")
+    llm = next(c for c in choices if c.backend == "llm")
+    assert "general 0.5B LLM, not a translation model" in llm.label
+    assert "chrF 0.28" in llm.note and "Helsinki-NLP/opus-mt-en-de" in llm.note
+    assert all(not c.note for c in choices if c.backend != "llm")
+    assert pipelines._note(lambda task: choices, "translate", llm.key) == llm.note
+    assert pipelines._note(lambda task: choices, "translate", "hf:elsewhere") == ""
+    usable = replace(llm, available=True)  # as when the Qwen parts are installed
+    with gr.Blocks() as demo:
+        pipelines.build(
+            lambda task: [usable] if task == "translate" else task_choices(s, task),
+            lambda task, key: None,
+            max_chars=1000,
+        )
+    notes = [
+        c.value for c in demo.blocks.values() if isinstance(c, gr.Markdown) and "Quality note" in str(c.value)
+    ]
+    assert len(notes) == 1 and "not a translation model" in notes[0]

@@ -140,6 +140,8 @@ def test_bm25_and_rrf_and_mmr():
     fused = rrf([["a", "b"], ["b", "c"]])
     assert fused[0][0] == "b"
     assert math.isclose(fused[0][1], 1 / 62 + 1 / 61)
+    weighted = dict(rrf([["a", "b"], ["b", "c"]], k=20, weights=[2.0, 1.0]))
+    assert math.isclose(weighted["a"], 2 / 21) and math.isclose(weighted["b"], 2 / 22 + 1 / 21)
     vecs = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     picked = mmr(np.array([1.0, 0.2]), vecs, [1.0, 0.99, 0.5], k=2, lam=0.5)
     assert picked == [0, 2]  # the duplicate of the first is skipped
@@ -289,3 +291,14 @@ def gr_error():
     import gradio as gr
 
     return gr.Error
+
+
+def test_bm25_heading_boost_repeats_the_context_line_only(tmp_path):
+    kb = _kb(tmp_path)
+    eng = _engine(tmp_path, kb, bm25_heading_boost=3)
+    text = "Acme Widgets (company) > Offices\nThe Leeds office opened in 2019."
+    assert eng._bm25_text(text) == "Acme Widgets (company) > Offices\n" * 2 + text
+    plain = _engine(tmp_path, kb, bm25_heading_boost=1)
+    assert plain._bm25_text(text) == text
+    hits = eng.search("widget weight", 3).passages
+    assert hits and hits[0].source == "products/widget.md"
