@@ -122,6 +122,11 @@ class OpenAIChat:
     def where(self) -> str:
         return self.base_url or "api.openai.com"
 
+    @property
+    def slot_key(self) -> str:
+        """Requests to one server and model share ``WB_REMOTE_CONCURRENCY`` slots (backends/slots.py)."""
+        return f"{self.where}|{self.model_id}"
+
     def with_options(
         self, *, base_url: str | None = None, api_key: str | None = None, model: str | None = None
     ) -> OpenAIChat:
