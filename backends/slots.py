@@ -141,7 +141,10 @@ class ModelSlots:
     @staticmethod
     def _wake_all(st: _State, also: list[_Waiter] = ()) -> None:  # type: ignore[assignment]
         for w in [*also, *st.waiting]:
-            w.loop.call_soon_threadsafe(w.wake.set)
+            try:
+                w.loop.call_soon_threadsafe(w.wake.set)
+            except RuntimeError:  # that request's loop is gone (server shut down)
+                pass
 
 
 class Ticket:
