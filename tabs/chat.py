@@ -436,8 +436,8 @@ def build(
             async for out in in_slot(config, turn):
                 yield out
 
-        async def approve(history, backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
-                    max_new_tokens, stop, mask_pii_in=PLACES, pii_kinds=KINDS, denied_topics="",
+        async def approve(history, backend, base_url, api_key, model, system_prompt, tools, temperature,
+                    top_p, max_new_tokens, stop, mask_pii_in=PLACES, pii_kinds=KINDS, denied_topics="",
                     topic_threshold=THRESHOLD, blocked_words="", blocked_patterns="", refusal_message=REFUSAL,
                     conv=None, sess=None):  # fmt: skip
             config = configure(backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,

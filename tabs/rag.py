@@ -344,6 +344,7 @@ def build(
 
     def model_slot() -> Any:  # built in a worker thread: the first call syncs the store
         return slots.for_model(get_engine().chat_model()) if slots is not None else None
+
     with gr.Blocks() as blocks:
         gr.Markdown(
             "Ask questions about the documents in the knowledge base. Answers quote their "

@@ -61,7 +61,9 @@ def imported(path: Path) -> set[str]:
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             names.add(node.module)
-        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in LOOKUPS:
+        elif (
+            isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in LOOKUPS
+        ):
             arg = node.args[0] if node.args else None
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                 names.add(arg.value)
@@ -69,7 +71,11 @@ def imported(path: Path) -> set[str]:
 
 
 def third_party(modules: set[str]) -> set[str]:
-    return {m for m in modules if m not in sys.stdlib_module_names and m not in local_names() and m != "__future__"}
+    return {
+        m
+        for m in modules
+        if m not in sys.stdlib_module_names and m not in local_names() and m != "__future__"
+    }
 
 
 def sources() -> tuple[list[Path], list[Path]]:
@@ -140,7 +146,9 @@ def test_requirements_txt_pins_nothing_unused():
     where = _scan(app)
     used, _ = distributions(set(where) | third_party(runtime_lookups()), where)
     unused = pins(ROOT / "requirements.txt") - set(used) - set(NOT_IMPORTED)
-    assert not unused, f"pinned in requirements.txt but nothing imports them (drop them or use them): {unused}"
+    assert not unused, (
+        f"pinned in requirements.txt but nothing imports them (drop them or use them): {unused}"
+    )
 
 
 def test_the_scan_sees_lazy_imports_and_lookups(tmp_path):
