@@ -23,6 +23,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -167,6 +168,7 @@ def main() -> int:
             "GRADIO_ANALYTICS_ENABLED": "False",
             "HF_HUB_OFFLINE": "1",
             "NO_PROXY": "127.0.0.1,localhost",
+            "WB_DATA_DIR": stack.enter_context(tempfile.TemporaryDirectory(prefix="wb-remote-")),
         }
         app_url = start_app(args.app_root, env, stack)
         direct_round(urls, min(2, args.clients), 1, args.max_tokens)  # warm-up: load and cache
