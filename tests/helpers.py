@@ -138,10 +138,13 @@ def smollm2_gguf() -> Path:
 
 @contextmanager
 def llama_server(gguf: Path, alias: str = "smollm2", n_ctx: int = 2048, timeout: float = 180.0):
-    """``python -m llama_cpp.server`` with ``gguf`` on 127.0.0.1 (1 thread); yields its /v1 URL."""
+    """``python -m llama_cpp.server`` with ``gguf`` on 127.0.0.1 (1 thread); yields its /v1 URL.
+    Concurrent requests queue there (``--interrupt_requests False``; its default cuts the
+    running answer short when the next request arrives)."""
     port = free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", alias]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--n_threads", "1", "--n_ctx", str(n_ctx)]
+    cmd += ["--interrupt_requests", "False"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{port}/v1/models", timeout=timeout, proc=proc)
