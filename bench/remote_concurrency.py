@@ -11,6 +11,12 @@ thread each) as the "remote", then, alternating rounds in the same run:
 Reports wall time, requests/s and the ratio app/direct (goal >= 0.9). ``--app-root`` runs the
 app.py of another checkout (e.g. the code before per-model concurrency) for a before/after.
 
+On one small machine the llama.cpp servers are CPU-bound, so running requests in parallel
+cannot raise throughput there. A remote GPU server is the other way round: mostly waiting
+(network, batching). ``--latency S`` puts a relay in front of each server that holds every
+response S seconds before passing it on (the same for direct and app), which makes the remote
+latency-bound like that, so the bench shows whether the app keeps N requests in flight.
+
     nice -n 10 .venv/bin/python bench/remote_concurrency.py --clients 8 --servers 2 --requests 3
 """
 
@@ -20,6 +26,7 @@ import argparse
 import json
 import logging
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -79,6 +86,49 @@ def in_parallel(clients: int, requests: int, one: Callable[[int, int], int]) -> 
         "errors": errors[:5],
         "n_errors": len(errors),
     }
+
+
+class LatencyRelay:
+    """A TCP relay to ``upstream`` that delays each response by ``latency`` seconds (the first
+    bytes after each request), like a far-away server. One thread per direction and connection."""
+
+    def __init__(self, upstream_port: int, latency: float) -> None:
+        self.upstream, self.latency = upstream_port, latency
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            up = socket.create_connection(("127.0.0.1", self.upstream))
+            pending = threading.Event()  # a request went up; its response is not delayed yet
+            threading.Thread(target=self._pipe, args=(client, up, pending, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(up, client, pending, True), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, pending: threading.Event, down: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if not down:
+                    pending.set()
+                elif pending.is_set():
+                    pending.clear()
+                    time.sleep(self.latency)  # the simulated network: hold the response
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
 
 
 def direct_round(urls: list[str], clients: int, requests: int, max_tokens: int) -> dict[str, Any]:
@@ -150,6 +200,7 @@ def main() -> int:
     p.add_argument("--max-tokens", type=int, default=32)
     p.add_argument("--app-root", type=Path, default=Path(__file__).resolve().parents[1])
     p.add_argument("--remote-concurrency", type=int, default=16, help="WB_REMOTE_CONCURRENCY")
+    p.add_argument("--latency", type=float, default=0.0, help="seconds each response is held (see above)")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -157,6 +208,9 @@ def main() -> int:
         urls = [
             stack.enter_context(llama_server(smollm2_gguf(), alias="smollm2")) for _ in range(args.servers)
         ]
+        if args.latency > 0:
+            relays = [LatencyRelay(int(u.rsplit(":", 1)[1].split("/")[0]), args.latency) for u in urls]
+            urls = [r.url() for r in relays]
         env = {
             "WB_CHAT_BACKEND": "openai",
             "WB_OPENAI_BASE_URL": urls[0],
@@ -189,6 +243,7 @@ def main() -> int:
         "servers": args.servers,
         "requests_per_client": args.requests,
         "max_tokens": args.max_tokens,
+        "latency_s": args.latency,
         "app_root": str(args.app_root),
         "rounds": rounds,
         "direct_rps": round(direct_rps, 3),
