@@ -344,7 +344,7 @@ def build(
     so the events have no Gradio limit: a turn waits for its model's slot instead (one at a time
     per local GGUF, ``WB_REMOTE_CONCURRENCY`` per remote server), never for another model."""
     notes = notes or {}
-    model_bound: dict[str, Any] = dict(concurrency_limit=None)
+    model_bound: dict[str, Any] = dict(concurrency_limit=None if slots else 1)
     with gr.Blocks() as blocks:
         convo = gr.State([])
         session = gr.State(Tally())

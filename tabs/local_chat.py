@@ -306,7 +306,7 @@ def build(
             ],  # noqa: E501
             editable=True,
             api_name="local_chat",
-            concurrency_limit=None,  # users wait per model, in ``slots`` (see tabs/model_queue.py)
+            concurrency_limit=None if slots else 1,  # with slots, users wait per model (model_queue.py)
             fill_height=False,
             chatbot=gr.Chatbot(height=420, label="Local chat", elem_id="local-chat"),
             textbox=gr.Textbox(

@@ -418,7 +418,7 @@ def build(
             inputs=[msg, chatbot, k, use_mmr, *guard.inputs],
             outputs=[chatbot, inspect, query_box, qvec],
             api_name=False,
-            concurrency_limit=None,  # waits for its model's slot (tabs/model_queue.py)
+            concurrency_limit=None if slots else 1,  # with slots: waits for its model's slot
         )
         for trigger in (send.click, msg.submit):
             trigger(**chat_args).then(lambda: "", outputs=msg, api_name=False)
@@ -452,5 +452,5 @@ def build(
             async for out in run_in_slot(slots, model_slot, turn):
                 yield out
 
-        gr.api(rag_chat, api_name="rag_chat", concurrency_limit=None)
+        gr.api(rag_chat, api_name="rag_chat", concurrency_limit=None if slots else 1)
     return blocks
