@@ -10,6 +10,7 @@ does for a synchronous generator.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Protocol, TypeVar
 
@@ -35,11 +36,36 @@ def waiting_text(label: str, ahead: int) -> str:
     return f"⏳ Waiting for the model {label}: {who} ahead of you…"
 
 
-def _step(it: Iterator[T]) -> T | object:
-    try:
-        return next(it)
-    except StopIteration:
-        return _DONE
+class _Stepper:
+    """Steps a sync generator in worker threads; closing it waits for a running step (a
+    cancelled request's step may still be running in its thread when the event is dropped)."""
+
+    def __init__(self, it: Iterator[T]) -> None:
+        self.it = it
+        self.lock = threading.Lock()
+
+    def step(self) -> Any:
+        with self.lock:
+            try:
+                return next(self.it)
+            except StopIteration:
+                return _DONE
+
+    def close_then(self, done: Callable[[], None]) -> None:
+        """Close the generator (its cleanup frees the model), then ``done()`` (frees the slot):
+        now if no step runs, else in a thread as soon as the running step returns."""
+
+        def close() -> None:
+            try:
+                self.it.close()
+            finally:
+                self.lock.release()
+                done()
+
+        if self.lock.acquire(blocking=False):
+            close()
+        else:
+            threading.Thread(target=lambda: (self.lock.acquire(), close()), daemon=True).start()
 
 
 def _slot_or_none(find: Callable[[], Any]) -> Any:
@@ -61,7 +87,8 @@ async def run_in_slot(
     ``make_iter()`` holding the slot. Without ``slots`` (unit tests), just stream."""
     slot = await anyio.to_thread.run_sync(_slot_or_none, find_slot) if slots is not None else None
     ticket = slots.ticket(slot) if slots is not None and slot is not None else None
-    it: Iterator[T] | None = None
+    release = ticket.close if ticket is not None else (lambda: None)
+    stepper: _Stepper | None = None
     try:
         if ticket is not None:
             try:
@@ -70,11 +97,11 @@ async def run_in_slot(
                         yield notice(waiting_text(slot.label, ahead))
             except BackendError as exc:  # too many waiting: say so, like "queue is full"
                 raise gr.Error(str(exc)) from None
-        it = make_iter()
-        while (item := await anyio.to_thread.run_sync(_step, it)) is not _DONE:
-            yield item  # type: ignore[misc]
-    finally:
-        if it is not None:
-            it.close()  # runs the generator's cleanup (its model lock) before the slot frees
-        if ticket is not None:
-            ticket.close()
+        stepper = _Stepper(make_iter())
+        while (item := await anyio.to_thread.run_sync(stepper.step)) is not _DONE:
+            yield item
+    finally:  # also on Stop / a closed page: the model lock, then the slot, are freed
+        if stepper is not None:
+            stepper.close_then(release)
+        else:
+            release()

@@ -136,3 +136,21 @@ def test_a_remote_chat_is_answered_while_the_local_model_is_busy(probed):
         assert history[-1]["role"] == "assistant" and history[-1]["content"], history
         probe.release.set()
         assert busy.result(timeout=GUARD)
+
+
+def test_stop_mid_answer_frees_the_model_for_the_next_user(probed):
+    """Stop cancels the event while a step runs in its worker thread: the generator is closed
+    as soon as that step returns (the Llama lock), then the slot is freed for the next user."""
+    deps, client, probe = probed
+    probe.release.set()  # no holding in this test
+    key = deps.slots.local("smollm2").key
+    job = client.submit("Write a very long story about a dragon.", **{**LOCAL_ARGS, "max_new_tokens": 400},
+                        api_name="/local_chat")  # fmt: skip
+    for out in job:  # streamed updates as they arrive (pytest-timeout guards a hang)
+        if len(str(out)) > 40:
+            break
+    assert deps.slots.running(key) == 1
+    job.cancel()
+    wait_until(lambda: deps.slots.running(key) == 0, GUARD, "the stopped answer freeing the model")
+    assert client.predict("Say hi.", **LOCAL_ARGS, api_name="/local_chat")
+    assert probe.max_active == 1
