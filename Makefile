@@ -11,6 +11,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 run: setup models
 	$(PY) app.py
 
+# `make test` installs requirements-dev.txt, which could hide a runtime import listed only there.
+# Instead of a second venv (twice the install time), tests/unit/test_requirements.py checks every
+# import against requirements.txt, and tests/integration/test_runtime_install.py starts the app
+# with only requirements.txt's packages importable and checks /healthz.
 test: setup-dev models chromium
 	$(PY) -m pytest
 

@@ -18,6 +18,7 @@ import gradio as gr
 from backends import registry
 from backends.base import BackendStatus
 from backends.llama_cpp import LlamaRuntime
+from backends.slots import ModelSlots
 from settings import Settings
 from tabs import status
 
@@ -40,6 +41,8 @@ class Deps:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.runtime = LlamaRuntime(settings)
+        # Chat events wait here per model: 1 per local GGUF, WB_REMOTE_CONCURRENCY per server.
+        self.slots = ModelSlots(settings.remote_concurrency, max_waiting=settings.queue_max_size)
         self._cache: dict[tuple, object] = {}
         self._lock = threading.Lock()
 
@@ -136,7 +139,9 @@ def _local_tab(deps: Deps) -> None:
     )
     from backends import output_formats
 
-    local_chat.build(LocalLlama(deps.runtime), limits, _guard_deps(deps), formats=output_formats)
+    local_chat.build(
+        LocalLlama(deps.runtime), limits, _guard_deps(deps), formats=output_formats, slots=deps.slots
+    )
 
 
 def _chat_tab(deps: Deps) -> None:
@@ -169,13 +174,14 @@ def _chat_tab(deps: Deps) -> None:
         tool_names=[*chat.DEFAULT_TOOLS, *OPTIONAL_TOOLS],
         guard_deps=_guard_deps(deps),
         formats=output_formats,
+        slots=deps.slots,
     )
 
 
 def _rag_tab(deps: Deps) -> None:
     from tabs import rag as rag_tab
 
-    rag_tab.build(deps.rag, _guard_deps(deps))
+    rag_tab.build(deps.rag, _guard_deps(deps), slots=deps.slots)
 
 
 def _pipelines_tab(deps: Deps) -> None:

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     )
     concurrency_limit: int = Field(2, description="Default concurrent runs per event")
     queue_max_size: int = Field(64, description="Requests waiting before 'queue is full'")
+    remote_concurrency: int = Field(
+        16, ge=1, description="Chat requests at once per remote (OpenAI-compatible) server and model"
+    )
 
     # --- local llama.cpp ---
     local_model: str = Field(

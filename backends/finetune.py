@@ -17,6 +17,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,7 @@ class FinetuneJobs:
         self.threads = threads
         self._jobs: dict[str, _Job] = {}
         self._queue: queue.Queue[_Job] = queue.Queue()
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # also signals every status change (see wait_until)
         self._worker: threading.Thread | None = None
         self._order: list[str] = []
 
@@ -171,6 +172,7 @@ class FinetuneJobs:
                 job.status.state, job.status.message = "cancelled", "Cancelled before it started."
             elif job.status.state == "running":
                 job.status.message = "Cancelling at the next training step..."
+            self._lock.notify_all()
         return self.status(job_id)
 
     def jobs(self) -> list[JobStatus]:
@@ -180,13 +182,16 @@ class FinetuneJobs:
 
     def wait(self, job_id: str, timeout: float = 600.0) -> JobStatus:
         """Block until the job finished (tests, scripts)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            s = self.status(job_id)
-            if s.finished:
-                return s
-            time.sleep(0.2)
-        raise TimeoutError(f"fine-tuning job {job_id} still {self.status(job_id).state} after {timeout}s")
+        return self.wait_until(job_id, lambda s: s.finished, timeout)
+
+    def wait_until(self, job_id: str, done: Callable[[JobStatus], bool], timeout: float = 600.0) -> JobStatus:
+        """Block until ``done(status)`` holds, woken by each status change (no polling);
+        ``timeout`` only guards against a job that never gets there."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: done(self.status(job_id)), timeout=timeout):
+                state = self.status(job_id).state
+                raise TimeoutError(f"fine-tuning job {job_id} still {state} after {timeout}s")
+            return self.status(job_id)
 
     # ----------------------------------------------------------------- worker
     def _run(self) -> None:
@@ -209,6 +214,7 @@ class FinetuneJobs:
         s = job.status
         with self._lock:
             s.state, s.message = "running", "Loading the base model..."
+            self._lock.notify_all()
         target = self.out_dir / s.name
         # written beside, not inside, the models folder: the Pipelines tab never sees a half-saved model
         tmp = self.out_dir.parent / ".finetune-tmp" / f"{s.name}-{s.id}"
@@ -218,6 +224,7 @@ class FinetuneJobs:
                 s.step, s.total, s.epoch, s.history = p.step, p.total, p.epoch, list(p.history)
                 if not job.stop.is_set():
                     s.message = p.message
+                self._lock.notify_all()
 
         try:
             req = job.request
@@ -243,6 +250,7 @@ class FinetuneJobs:
                         f"Cancelled at step {s.step}/{s.total}; nothing saved.",
                         result.history,
                     )
+                    self._lock.notify_all()
                 return
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp.replace(target)
@@ -250,10 +258,12 @@ class FinetuneJobs:
             with self._lock:
                 s.state, s.result, s.output_dir, s.history = "done", result, str(target), result.history
                 s.message = f"Saved as {s.name}."
+                self._lock.notify_all()
         except Exception as exc:  # a failed job must not kill the worker
             log.exception("fine-tuning job %s failed", s.id)
             with self._lock:
                 s.state, s.message = "failed", f"Training failed: {exc}"
+                self._lock.notify_all()
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

@@ -1,8 +1,9 @@
 """Local GGUF models through llama-cpp-python.
 
 One :class:`LlamaRuntime` per app owns every loaded ``Llama`` object. Each model has its own
-lock: a ``Llama`` is never called from two threads at once (the UI also gives its events a
-``concurrency_id`` with limit 1, so users wait in the queue and see their position).
+lock: a ``Llama`` is never called from two threads at once. The chat events also wait for the
+model's slot first (``backends/slots.py``: ``slot_key``, one at a time), without a thread, and
+show users their place in line.
 
 The CPU fix for llama.cpp (the default ``-march=native`` build segfaults on CPUs that report
 AMX) lives in requirements.txt: llama-cpp-python is built with ``-DGGML_NATIVE=OFF``.
@@ -165,11 +166,13 @@ class LlamaChat:
     """A :class:`~backends.base.ChatModel` over one GGUF in a :class:`LlamaRuntime`."""
 
     supports_tools = True
+    max_concurrent = 1  # one request per Llama (the runtime lock enforces it)
 
     def __init__(self, runtime: LlamaRuntime, ref: str) -> None:
         self.runtime = runtime
         self.ref = ref
         self.model_id = ref
+        self.slot_key = f"llama:{ref.strip()}"  # the same key as the Local tab's for this GGUF
 
     def stream(
         self,

@@ -14,6 +14,7 @@ as JSON in the text (small local models behind a server often answer that way; s
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ from backends.tool_text import TextToolCallFilter
 
 log = logging.getLogger(__name__)
 
+MAX_CLIENTS = 8  # OpenAI clients kept per backend (one per server and key)
 HOW_TO_CONFIGURE = (
     "The OpenAI-compatible backend is not configured: set WB_OPENAI_BASE_URL (e.g. "
     "http://localhost:11434/v1 for Ollama, http://localhost:8000/v1 for vLLM or llama.cpp's "
@@ -114,7 +116,10 @@ class OpenAIChat:
         # Real OpenAI models chain tools well; small local models behind a server repeat
         # calls when tools stay offered after the results (see tools/loop.py).
         self.tools_after_results = self.base_url is None
-        self._client: Any = None
+        # One client per server and key, shared with the copies with_options() makes: building
+        # an OpenAI client loads the CA bundle (~0.1 s of CPU), too much to pay per request.
+        self._clients: dict[tuple, Any] = {}
+        self._clients_lock = threading.Lock()
 
     @property
     def configured(self) -> bool:
@@ -123,6 +128,11 @@ class OpenAIChat:
     @property
     def where(self) -> str:
         return self.base_url or "api.openai.com"
+
+    @property
+    def slot_key(self) -> str:
+        """Requests to one server and model share ``WB_REMOTE_CONCURRENCY`` slots (backends/slots.py)."""
+        return f"{self.where}|{self.model_id}"
 
     def with_options(
         self, *, base_url: str | None = None, api_key: str | None = None, model: str | None = None
@@ -140,7 +150,7 @@ class OpenAIChat:
             )
         if not (base_url or api_key or model):
             return self
-        return OpenAIChat(
+        other = OpenAIChat(
             base_url=base_url or self.base_url,
             api_key=api_key or (None if other_server else self.api_key),
             model=model or self.model_id,
@@ -148,20 +158,26 @@ class OpenAIChat:
             max_retries=self.max_retries,
             fixed_server=self.fixed_server,
         )
+        other._clients, other._clients_lock = self._clients, self._clients_lock
+        return other
 
     def client(self) -> Any:
         if not self.configured:
             raise BackendError(HOW_TO_CONFIGURE)
-        if self._client is None:
-            from openai import OpenAI
+        key = (self.base_url, self.api_key, self.timeout, self.max_retries)
+        with self._clients_lock:
+            if key not in self._clients:
+                from openai import OpenAI
 
-            self._client = OpenAI(
-                base_url=self.base_url,
-                api_key=self.api_key or "not-needed",  # local servers ignore the key
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-            )
-        return self._client
+                while len(self._clients) >= MAX_CLIENTS:  # servers typed per request: keep a few
+                    self._clients.pop(next(iter(self._clients)))  # in-flight streams keep theirs
+                self._clients[key] = OpenAI(
+                    base_url=self.base_url,
+                    api_key=self.api_key or "not-needed",  # local servers ignore the key
+                    timeout=self.timeout,
+                    max_retries=self.max_retries,
+                )
+            return self._clients[key]
 
     def _request(self, messages: Sequence[Message], tools: Sequence[ToolSpec], params: GenParams) -> dict:
         kwargs: dict[str, Any] = dict(

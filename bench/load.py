@@ -6,7 +6,12 @@ tab on the fake backend (echoes the message, so each client checks it got *its o
 token back), the Status tab, RAG retrieval, the sentiment pipeline and the local llama.cpp chat
 (SmolLM2, 8 tokens). Kinds whose endpoint the app does not expose are skipped and reported.
 
+With ``--remote-llama`` the Chat + tools requests go to a real OpenAI-compatible server
+instead (``python -m llama_cpp.server`` with the shipped SmolLM2, started here): each answer's
+history must hold its own client's token and no other client's.
+
     .venv/bin/python bench/load.py --clients 50 --seconds 60
+    .venv/bin/python bench/load.py --clients 50 --seconds 60 --remote-llama
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import argparse
 import json
 import logging
 import random
+import re
 import statistics
 import string
 import sys
@@ -22,12 +28,13 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.helpers import running_app  # noqa: E402
+from tests.helpers import llama_server, running_app, smollm2_gguf  # noqa: E402
 
 log = logging.getLogger("load")
 DEFAULT_MIX = "chat=5,status=2,rag_retrieve=2,sentiment=1,local_chat=1"
@@ -47,15 +54,21 @@ def _flat(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
-def make_calls(info: dict) -> dict[str, Callable[[Any, str], bool]]:
-    """kind -> call(client, token) returning True when the answer is right (raises on error)."""
+def make_calls(info: dict, remote: bool = False) -> dict[str, Callable[[Any, str], bool]]:
+    """kind -> call(client, token) returning True when the answer is right (raises on error).
+    ``remote``: chat on the OpenAI-compatible backend (a real model: it need not echo)."""
     calls: dict[str, Callable[[Any, str], bool]] = {}
     if "/chat" in info:
-        chat_over = {"Backend": "fake", "Tools offered": [], "Max new tokens": 16}
+        chat_over = {"Backend": "openai" if remote else "fake", "Tools offered": [], "Max new tokens": 16}
 
         def chat(client: Any, token: str) -> bool:
             out = client.predict(*_args_for(info, "/chat", f"hello {token}", chat_over), api_name="/chat")
             history = out[0] if isinstance(out, (list, tuple)) else out
+            if remote:  # its own question, an answer, and no other client's token anywhere
+                answered = history[-1]["role"] == "assistant" and bool(
+                    _flat(history[-1]["content"]).strip('"')
+                )
+                return answered and set(re.findall(r"load-[a-z]{12}", _flat(history))) == {token}
             return token in _flat(history[-1:]) and _flat(history).count("load-") == 2
 
         calls["chat"] = chat
@@ -80,11 +93,13 @@ def make_calls(info: dict) -> dict[str, Callable[[Any, str], bool]]:
     return calls
 
 
-def run(url: str, clients: int, seconds: float, mix: dict[str, int], seed: int) -> dict[str, Any]:
+def run(
+    url: str, clients: int, seconds: float, mix: dict[str, int], seed: int, remote: bool = False
+) -> dict[str, Any]:
     from gradio_client import Client
 
     info = Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"]
-    calls = make_calls(info)
+    calls = make_calls(info, remote)
     kinds = [k for k in mix if k in calls]
     weights = [mix[k] for k in kinds]
     lat: dict[str, list[float]] = defaultdict(list)
@@ -165,6 +180,7 @@ def main() -> int:
     p.add_argument("--mix", default=DEFAULT_MIX, help=f"kind=weight,... (default {DEFAULT_MIX})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path)
+    p.add_argument("--remote-llama", action="store_true", help="chat on a real llama_cpp.server")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     mix = {k: int(v) for k, v in (x.split("=") for x in args.mix.split(","))}
@@ -176,9 +192,15 @@ def main() -> int:
         "GRADIO_ANALYTICS_ENABLED": "False",
         "HF_HUB_OFFLINE": "1",
     }
-    with running_app(env=env, timeout=180) as (url, proc, startup):
-        result = run(url, args.clients, args.seconds, mix, args.seed)
+    with ExitStack() as stack:
+        if args.remote_llama:
+            remote = stack.enter_context(llama_server(smollm2_gguf(), alias="smollm2"))
+            env.update(WB_CHAT_BACKEND="openai", WB_OPENAI_BASE_URL=remote, WB_OPENAI_MODEL="smollm2",
+                       WB_OPENAI_TIMEOUT="600")  # fmt: skip
+        url, proc, startup = stack.enter_context(running_app(env=env, timeout=180))
+        result = run(url, args.clients, args.seconds, mix, args.seed, args.remote_llama)
         result["server_alive"] = proc.poll() is None
+        result["chat_backend"] = env["WB_CHAT_BACKEND"]
     result["startup_s"] = round(startup, 1)
     print(json.dumps(result, indent=1))
     if args.json:

@@ -38,6 +38,7 @@ from tabs.chat_view import (
     with_system,
 )
 from tabs.guard_ui import Guard, GuardDeps, make_guard, message_taint, shown
+from tabs.model_queue import Slots, run_in_slot
 from tabs.streaming import chat_shape, coalesce
 from tools.loop import Finished, UsageReport, pending_calls, run_loop
 from tools.schema import Tool, ToolBox
@@ -342,11 +343,15 @@ def build(
     tool_names: Sequence[str] = DEFAULT_TOOLS,
     guard_deps: GuardDeps | None = None,
     formats: output_format.Formats | None = None,
+    slots: Slots | None = None,
 ) -> gr.Blocks:
     """``guard_deps``: the embedder and entity backend of the guardrails, loaded on first use;
-    ``formats``: parses and validates the Output format (``backends.structured``)."""
+    ``formats``: parses and validates the Output format (``backends.structured``).
+    ``slots``: the app's per-model slots. The model is chosen per request (the backend picker),
+    so the events have no Gradio limit: a turn waits for its model's slot instead (one at a time
+    per local GGUF, ``WB_REMOTE_CONCURRENCY`` per remote server), never for another model."""
     notes = notes or {}
-    model_bound = dict(concurrency_id="llama_cpp", concurrency_limit=1)
+    model_bound: dict[str, Any] = dict(concurrency_limit=None if slots else 1)
     with gr.Blocks() as blocks:
         convo = gr.State([])
         session = gr.State(Tally())
@@ -417,6 +422,14 @@ def build(
                                and not m["metadata"]), "")  # fmt: skip
                 yield [*disp, *output_format.report(formats, answer, fmt)], conv2, sess2, line, gr.update()
 
+        async def in_slot(config: ChatConfig, turn: Callable[[], Iterator]):
+            """Run ``turn`` in the slot of the model ``config`` picks; the info line says
+            while it waits."""
+            find = lambda: slots.for_model(make_model(chat_for, config))  # noqa: E731
+            waiting = lambda text: (gr.skip(), gr.skip(), gr.skip(), text, gr.skip())  # noqa: E731
+            async for out in run_in_slot(slots, find, lambda: ui(turn(), config), waiting):
+                yield out
+
         def configure(backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
                       max_new_tokens, stop, *guard_values) -> ChatConfig:  # fmt: skip
             config = config_from(backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
@@ -427,7 +440,7 @@ def build(
 
         # Named parameters: they are the public API (gradio_client shows these names). The
         # guardrail settings have defaults, so clients that leave them out get the safe ones.
-        def chat(message, history, backend, base_url, api_key, model, system_prompt, tools, temperature,
+        async def chat(message, history, backend, base_url, api_key, model, system_prompt, tools, temperature,
                  top_p, max_new_tokens, stop, mask_pii_in=PLACES, pii_kinds=KINDS, denied_topics="",
                  topic_threshold=THRESHOLD, blocked_words="", blocked_patterns="", refusal_message=REFUSAL,
                  output_format=FREE, output_schema="", output_fields=None,
@@ -436,11 +449,13 @@ def build(
                                max_new_tokens, stop, mask_pii_in, pii_kinds, denied_topics, topic_threshold,
                                blocked_words, blocked_patterns, refusal_message, output_format, output_schema,
                                output_fields)  # fmt: skip
-            yield from ui(respond(chat_for, get_tools, limits, message, history, conv, sess, config,
-                                  guard_deps=guard_deps), config)  # fmt: skip
+            turn = lambda: respond(chat_for, get_tools, limits, message, history, conv, sess, config,  # noqa: E731
+                                   guard_deps=guard_deps)  # fmt: skip
+            async for out in in_slot(config, turn):
+                yield out
 
-        def approve(history, backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
-                    max_new_tokens, stop, mask_pii_in=PLACES, pii_kinds=KINDS, denied_topics="",
+        async def approve(history, backend, base_url, api_key, model, system_prompt, tools, temperature,
+                    top_p, max_new_tokens, stop, mask_pii_in=PLACES, pii_kinds=KINDS, denied_topics="",
                     topic_threshold=THRESHOLD, blocked_words="", blocked_patterns="", refusal_message=REFUSAL,
                     output_format=FREE, output_schema="", output_fields=None,
                     conv=None, sess=None):  # fmt: skip
@@ -448,10 +463,11 @@ def build(
                                max_new_tokens, stop, mask_pii_in, pii_kinds, denied_topics, topic_threshold,
                                blocked_words, blocked_patterns, refusal_message, output_format, output_schema,
                                output_fields)  # fmt: skip
-            decided = decide(chat_for, get_tools, limits, True, history, conv, sess, config, guard_deps)
-            yield from ui(decided, config)
+            turn = lambda: decide(chat_for, get_tools, limits, True, history, conv, sess, config, guard_deps)  # noqa: E731
+            async for out in in_slot(config, turn):
+                yield out
 
-        def deny(history, backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
+        async def deny(history, backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
                  max_new_tokens, stop, mask_pii_in=PLACES, pii_kinds=KINDS, denied_topics="",
                  topic_threshold=THRESHOLD, blocked_words="", blocked_patterns="", refusal_message=REFUSAL,
                  output_format=FREE, output_schema="", output_fields=None,
@@ -460,27 +476,30 @@ def build(
                                max_new_tokens, stop, mask_pii_in, pii_kinds, denied_topics, topic_threshold,
                                blocked_words, blocked_patterns, refusal_message, output_format, output_schema,
                                output_fields)  # fmt: skip
-            decided = decide(chat_for, get_tools, limits, False, history, conv, sess, config, guard_deps)
-            yield from ui(decided, config)
+            turn = lambda: decide(chat_for, get_tools, limits, False, history, conv, sess, config, guard_deps)  # noqa: E731
+            async for out in in_slot(config, turn):
+                yield out
 
-        def retry(history, *rest):
+        async def retry(history, *rest):
             text, disp, conv2 = last_user_turn(history, rest[-2])
             if not text:
                 raise gr.Error("Nothing to retry yet.")
-            yield from chat(text, disp, *rest[:-2], conv2, rest[-1])
+            async for out in chat(text, disp, *rest[:-2], conv2, rest[-1]):
+                yield out
 
-        def edit(evt: gr.EditData, history, backend, base_url, api_key, model, system_prompt, tools,
+        async def edit(evt: gr.EditData, history, backend, base_url, api_key, model, system_prompt, tools,
                  temperature, top_p, max_new_tokens, stop, mask_pii_in=PLACES, pii_kinds=KINDS,
                  denied_topics="", topic_threshold=THRESHOLD, blocked_words="", blocked_patterns="",
                  refusal_message=REFUSAL,
                  output_format=FREE, output_schema="", output_fields=None, conv=None, sess=None):  # fmt: skip
             index = evt.index if isinstance(evt.index, int) else evt.index[0]
             _, disp, conv2 = user_turn_at(history, conv, index)
-            yield from chat(text_of(evt.value), disp, backend, base_url, api_key, model, system_prompt, tools,
-                            temperature, top_p, max_new_tokens, stop, mask_pii_in, pii_kinds, denied_topics,
-                            topic_threshold, blocked_words, blocked_patterns, refusal_message, output_format,
-                            output_schema, output_fields, conv2,
-                            sess)  # fmt: skip
+            async for out in chat(text_of(evt.value), disp, backend, base_url, api_key, model, system_prompt,
+                                  tools, temperature, top_p, max_new_tokens, stop, mask_pii_in, pii_kinds,
+                                  denied_topics, topic_threshold, blocked_words, blocked_patterns,
+                                  refusal_message, output_format, output_schema, output_fields, conv2,
+                                  sess):  # fmt: skip
+                yield out
 
         def undo(history, conv):
             text, disp, conv2 = last_user_turn(history, conv)

@@ -14,17 +14,16 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import gradio as gr
-from gradio.context import Context
 
 from backends.base import BackendError, GenParams, Message
 from guardrails import DEFAULT_REFUSAL, GuardrailConfig, mask_pii
 from tabs import guard_ui, output_format
 from tabs.guard_ui import Guard, GuardDeps, make_guard, shown
+from tabs.model_queue import Slots, run_in_slot
 from tabs.streaming import coalesce
 
 log = logging.getLogger(__name__)
 
-CONCURRENCY_ID = "llama_cpp"  # one llama.cpp model = one queue, shared with other tabs
 STATS_TITLE = "Stats:"  # titled (metadata) messages never go back to the model
 GUARD_TITLE = "Guardrails"
 GUARD_PLACES = ("input", "output")  # no retrieval and no tools in this tab
@@ -225,11 +224,14 @@ def build(
     limits: Limits,
     guard_deps: GuardDeps | None = None,
     formats: output_format.Formats | None = None,
+    slots: Slots | None = None,
 ) -> gr.Blocks:
     """``guard_deps``: the embedder and entity backend of the guardrails, loaded on first use;
-    ``formats``: parses and validates the Output format (``backends.structured``)."""
+    ``formats``: parses and validates the Output format (``backends.structured``);
+    ``slots``: the app's per-model slots; users of one GGUF take turns there (and see their
+    place in line), users of different GGUFs do not wait for each other."""
 
-    def chat_fn(
+    async def chat_fn(
         message: str,
         history: list[dict],
         model: str,
@@ -260,12 +262,15 @@ def build(
             GUARD_PLACES if mask_pii_in is None else mask_pii_in, pii_kinds, denied_topics, topic_threshold,
             blocked_words, blocked_patterns, refusal_message,
         )  # fmt: skip
-        yield from coalesce(respond(
+        turn = lambda: coalesce(respond(  # noqa: E731
             engine, limits, message, history, model, system_prompt, temperature, top_p, top_k,
             min_p, repeat_penalty, max_new_tokens, stop, seed, n_ctx, n_threads,
             guard_config=config, guard_deps=guard_deps,
             output=(output_format_choice, output_schema, output_fields), formats=formats,
         ))  # fmt: skip
+        find = lambda: slots.local(model) if (text_of(message) or "").strip() and model else None  # noqa: E731
+        async for out in run_in_slot(slots, find, turn, notice=lambda text: text):
+            yield out
 
     choices = engine.choices()
     default = engine.default_ref()
@@ -319,7 +324,7 @@ def build(
             ],  # noqa: E501
             editable=True,
             api_name="local_chat",
-            concurrency_limit=1,
+            concurrency_limit=None if slots else 1,  # with slots, users wait per model (model_queue.py)
             fill_height=False,
             chatbot=gr.Chatbot(height=420, label="Local chat", elem_id="local-chat"),
             textbox=gr.Textbox(
@@ -330,23 +335,7 @@ def build(
                 stop_btn=True,  # a custom textbox must ask for the stop button itself
             ),
         )
-        _share_llama_queue(chat_fn, blocks)
         model.change(lambda m: card_markdown(engine, m), model, card, api_name="local_model_card")
         rescan.click(lambda: gr.Dropdown(choices=engine.choices()), None, model, api_name=False)
         blocks.load(lambda m: card_markdown(engine, m), model, card, api_name=False)
     return blocks
-
-
-def _share_llama_queue(chat_fn: Any, blocks: gr.Blocks) -> None:
-    """Put every event that runs ``chat_fn`` (submit, retry, edit, the API) into the one
-    llama.cpp queue: ChatInterface has no ``concurrency_id`` argument, and it registers its
-    events on the root Blocks."""
-    root = Context.root_block or blocks
-    found = 0
-    for fn in root.fns.values():
-        if getattr(fn.fn, "__wrapped__", None) is chat_fn:
-            fn.concurrency_id = CONCURRENCY_ID
-            fn.concurrency_limit = 1
-            found += 1
-    if not found:
-        raise RuntimeError("ChatInterface events not found; the Gradio internals changed")

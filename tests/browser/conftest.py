@@ -21,6 +21,12 @@ CHROMIUM_ARGS = [
 ]
 
 
+def painted(pg) -> None:
+    """Wait until the browser has rendered the latest DOM changes (two animation frames): an
+    event to wait for before a screenshot, instead of a fixed pause."""
+    pg.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, painted
 from tests.helpers import running_app
 from tools.flightai import FlightDB
 
@@ -36,7 +36,7 @@ def _flow(page, settings) -> None:
         ask(page, "How much is a ticket to Paris?")
         page.get_by_text("Tool: get_ticket_price(", exact=False).first.wait_for(timeout=ANSWER_TIMEOUT)
         page.get_by_text("answered · this reply:", exact=False).wait_for(timeout=ANSWER_TIMEOUT)
-        page.wait_for_timeout(500)
+        painted(page)
         page.screenshot(path=str(ARTIFACTS / "chat-price.png"), full_page=True)
         body = page.inner_text("body")
         assert "899" in body.split("Tool: get_ticket_price(", 1)[1], body
@@ -51,7 +51,7 @@ def _flow(page, settings) -> None:
         page.get_by_text("Tool: book_flight(", exact=False).first.wait_for(timeout=ANSWER_TIMEOUT)
         page.get_by_text("answered · this reply:", exact=False).wait_for(timeout=ANSWER_TIMEOUT)
         approve.wait_for(state="hidden", timeout=ANSWER_TIMEOUT)
-        page.wait_for_timeout(1000)
+        painted(page)
         page.screenshot(path=str(ARTIFACTS / "chat-booked.png"), full_page=True)
         bookings = FlightDB(settings.data_dir).bookings()
         assert [(b[1], b[2]) for b in bookings] == [("paris", "Ada Lovelace")], bookings

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, painted
 from tests.helpers import running_app
 
 pytestmark = pytest.mark.browser
@@ -44,14 +44,14 @@ def test_ask_see_sources_and_sync(page, tmp_path):
         chat.locator("text=contracts/lone-star-river-authority.md >> visible=true").first.wait_for(
             timeout=30_000
         )
-        page.wait_for_timeout(500)
+        painted(page)
         page.screenshot(path=str(ARTIFACTS / "rag-sources.png"), full_page=True)
         page.get_by_text("Retrieval inspector").click()
         page.locator("text=fused (RRF) >> visible=true").first.wait_for(timeout=30_000)
         page.get_by_text("Store map (PCA)").click()
         page.get_by_role("button", name="Draw map").click()
         page.locator("#rag-map svg.marks >> visible=true").first.wait_for(timeout=60_000)
-        page.wait_for_timeout(1000)
+        painted(page)
         page.screenshot(path=str(ARTIFACTS / "rag-inspector-map.png"), full_page=True)
 
         page.locator("#rag-sync").click()

@@ -45,7 +45,9 @@ def _render(page, url: str, mode: str) -> dict:
     page.get_by_label(mode).check()
     page.get_by_role("button", name="show").click()
     page.get_by_text("done").last.wait_for(timeout=30_000)
-    page.wait_for_timeout(500)  # let the browser start any image fetch (not a timing assert)
+    # every image in the page has been fetched or has failed (img.complete): any outside
+    # request the rendering made has been recorded by then
+    page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=30_000)
     bot = page.locator(".bubble-wrap, [data-testid='bot']").first
     return {
         "imgs": bot.locator(f"img[src^='{OUTSIDE}']").count(),

@@ -89,13 +89,14 @@ def test_two_sessions_do_not_share_chat_or_uploads(page, browser, settings, tmp_
             _send(s1, f"Repeat after me: {WORD_1}", 0)
             assert WORD_1 in _chat_text(s1)
             _shot(s1, "1-chat")
-            s2.wait_for_timeout(1_000)  # time for anything that would leak to arrive
             assert s2.locator("#local-chat .message-row").count() == 0, _chat_text(s2)
             assert WORD_1 not in s2.inner_text("body")
             _shot(s2, "2-empty")
 
             _send(s2, f"Repeat after me: {WORD_2}", 0)  # session 2's own history starts at 1 answer
-            assert WORD_2 in _chat_text(s2) and WORD_1 not in _chat_text(s2)
+            # session 2's own answer came through its event stream after session 1's: anything
+            # of session 1 that leaked into that stream would be on the page by now
+            assert WORD_2 in _chat_text(s2) and WORD_1 not in s2.inner_text("body")
             assert WORD_2 not in _chat_text(s1)
             assert s1.get_by_text("completion tokens").count() == 1  # session 1 got no new answer
             _shot(s2, "2-own-chat")
@@ -119,7 +120,10 @@ def test_two_sessions_do_not_share_chat_or_uploads(page, browser, settings, tmp_
             )
             _shot(s1, "1-upload")
             p2 = _open_batch(s2)
-            s2.wait_for_timeout(1_000)
+            # a round trip through session 2's event stream: a leaked upload would arrive first
+            p2.get_by_label("Text").first.fill("A fine film.")
+            p2.get_by_role("button", name="Run", exact=True).click()
+            p2.get_by_text("Answered by").wait_for(timeout=LONG)
             assert p2.locator(f"a[download='{csv.name}']").count() == 0
             assert csv.name not in p2.inner_text() and CSV_COLUMN not in p2.inner_text()
             assert p2.get_by_label("Column").input_value() == ""

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, painted
 from tests.helpers import running_app
 
 pytestmark = pytest.mark.browser
@@ -24,7 +24,8 @@ def test_every_tab_opens(page):
         assert "LLM Workbench" in page.title()
         for name in TABS:
             page.get_by_role("tab", name=name).click()
-            page.wait_for_timeout(300)
+            page.get_by_role("tab", name=name, selected=True).wait_for(timeout=30000)
+            painted(page)
             page.screenshot(path=str(ARTIFACTS / f"smoke-{name.split()[0].lower()}.png"))
         page.get_by_text("Loaded models:").wait_for(timeout=15000)
         assert "llama_cpp" in page.inner_text("body")

@@ -139,12 +139,8 @@ def test_queue_and_cancel(tmp_path):
     assert "waiting for 1 job" in second.message
     assert jobs.cancel(second.id).state == "cancelled"
 
-    import time
-
-    deadline = time.monotonic() + 600
-    while jobs.status(first.id).step < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert jobs.status(first.id).state == "running"
+    # woken by each progress report; the timeout only guards against a job that never starts
+    assert jobs.wait_until(first.id, lambda s: s.step >= 2 or s.finished, timeout=600).state == "running"
     jobs.cancel(first.id)
     done = jobs.wait(first.id, timeout=600)
     assert done.state == "cancelled", done.message

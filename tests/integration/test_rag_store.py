@@ -49,7 +49,7 @@ def _engine(kb: Path, data: Path, url: str | None = None):
 # chunks, says so, and waits to be killed: the worst moment for a crash.
 CHILD = textwrap.dedent(
     """
-    import sys, time
+    import sys, threading
     sys.path.insert(0, {root!r})
     import backends.rag_sync as rag_sync
     from backends.rag_store import VectorStore
@@ -67,7 +67,7 @@ CHILD = textwrap.dedent(
         half = max(1, len(ids) // 2)
         real_add(self, ids[:half], texts[:half], metas[:half], embs[:half])
         print("partial", flush=True)
-        time.sleep(600)
+        threading.Event().wait()  # hang here until the test kills this process
     VectorStore.add = add
     s = Settings(_env_file=None, data_dir={data!r}, kb_dir={kb!r})
     registry.create("rag", "chroma", s).sync()

@@ -78,3 +78,19 @@ def test_public_mode_fixes_the_server_and_key():
         with pytest.raises(BackendError, match="fixed by its operator"):
             model.with_options(**kw)
     assert model.with_options(model="m2").api_key == "sk-secret"
+
+
+def test_per_request_copies_share_one_client_per_server():
+    """Building an OpenAI client costs ~0.1 s of CPU: the copies with_options() makes for each
+    request reuse the client of their server and key, and only a few are kept."""
+    from backends import openai_chat
+
+    base = OpenAIChat(base_url="http://127.0.0.1:9/v1", api_key=None, model="m", timeout=5, max_retries=0)
+    a = base.with_options(model="other").client()
+    b = base.with_options(model="third").client()
+    assert a is b is base.client()
+    c = base.with_options(base_url="http://127.0.0.1:10/v1").client()
+    assert c is not a
+    for port in range(20, 20 + openai_chat.MAX_CLIENTS + 3):
+        base.with_options(base_url=f"http://127.0.0.1:{port}/v1").client()
+    assert len(base._clients) == openai_chat.MAX_CLIENTS
