@@ -27,6 +27,7 @@ DEV_ONLY = ("tests", "bench")
 DEV_SCRIPTS = {"train_defaults.py"}  # trains the committed weights from /work/shared (a dev step)
 NOT_IMPORTED = {  # pinned but never imported by our code, and why they stay
     "accelerate": "transformers' Trainer needs it to fine-tune (backends/finetune_train.py)",
+    "onnx": "torch.onnx.export and onnxruntime.quantization need it when prepare.py exports the int8 encoders",
     "mcp": "the MCP server behind --mcp (gradio's mcp extra)",
 }
 LOOKUPS = {"package_dir", "find_spec", "import_module"}  # calls that take a module name string
@@ -49,7 +50,10 @@ def pins(path: Path) -> set[str]:
 
 
 def local_names() -> set[str]:
-    return {p.stem if p.suffix == ".py" else p.name for p in ROOT.iterdir() if not p.name.startswith(".")}
+    """Top-level modules of the repo, and bench/'s scripts (run as ``python bench/x.py``, they
+    import their siblings as top-level modules)."""
+    top = {p.stem if p.suffix == ".py" else p.name for p in ROOT.iterdir() if not p.name.startswith(".")}
+    return top | {p.stem for p in (ROOT / "bench").glob("*.py")}
 
 
 def imported(path: Path) -> set[str]:
