@@ -1,0 +1,271 @@
+"""The model lab: LoRA jobs on a chat model, export to GGUF, quantize, compare.
+
+Jobs share the fine-tuning worker (:class:`backends.finetune.FinetuneJobs`): one training of
+any kind runs at a time, the others wait with their position. A job checks its data before
+queueing (clear :class:`DataError` at once), trains in ``<data_dir>/.lora-tmp/<name>-<id>`` and
+renames the finished folder to ``<data_dir>/lora/<name>``; a cancelled or failed job leaves
+nothing. Exports (F16 GGUF and quantizations) go to the models dir, where the Local and
+Chat + tools pickers list them (``backends.models.list_ggufs``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from backends import gguf_export as gx
+from backends.base import BackendStatus
+from backends.finetune import NAME_RE, FinetuneJobs, JobStatus, _Job, new_job_id
+from backends.finetune_data import DataError
+from backends.lora_data import ChatSample, Encoded, data_hash, encode, load_chat, split_chat
+from backends.lora_train import (
+    Base,
+    LoraConfig,
+    LoraProgress,
+    LoraResult,
+    check_fits,
+    config_dict,
+    estimate,
+    load_base,
+    resolve_base,
+    save_merged,
+    train_loop,
+    wrap_lora,
+    write_card,
+)
+from backends.registry import register
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoraRequest:
+    path: str
+    name: str = ""
+    config: LoraConfig = field(default_factory=LoraConfig)
+    validation_path: str | None = None
+    validation_fraction: float = 0.1
+    system: str = ""  # added to conversations without a system message
+
+
+@dataclass
+class _Data:
+    base: Base
+    train: list[ChatSample]
+    dev: list[ChatSample]
+    no_answer: list[int]
+
+
+class LoraLab:
+    """Start/status/cancel LoRA jobs; export, quantize and score GGUFs."""
+
+    def __init__(
+        self,
+        jobs: FinetuneJobs,
+        *,
+        data_dir: Path,
+        models_dir: Path,
+        offline: bool = True,
+        public: bool = False,
+        threads: int = 1,
+    ) -> None:
+        self.jobs = jobs
+        self.data_dir = Path(data_dir)
+        self.out_dir = self.data_dir / "lora"
+        self.models_dir = Path(models_dir)
+        self.offline, self.public, self.threads = offline, public, threads
+        self._export_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ jobs
+    def check(self, request: LoraRequest) -> _Data:
+        """Everything that can be checked before a model is loaded; DataError says why not."""
+        request.config.check()
+        samples, no_answer = load_chat(request.path, system=request.system)
+        if request.validation_path:
+            dev, _ = load_chat(request.validation_path, system=request.system)
+            train = samples
+        else:
+            train, dev = split_chat(samples, request.validation_fraction, request.config.seed)
+        base = resolve_base(
+            request.config.base_model, data_dir=self.data_dir, offline=self.offline, public=self.public
+        )
+        return _Data(base, train, dev, no_answer)
+
+    def start(self, request: LoraRequest) -> JobStatus:
+        name = request.name.strip() or f"lora-{time.strftime('%Y%m%d-%H%M%S')}"
+        if not NAME_RE.match(name):
+            raise DataError("Model name: letters, digits, '.', '_' or '-' only (up to 64 characters).")
+        if (self.out_dir / name).exists() or name in self.jobs.busy_names():
+            raise DataError(f"A model named {name!r} already exists: pick another name.")
+        data = self.check(request)
+        config = replace(request.config, threads=max(1, min(request.config.threads, os.cpu_count() or 1)))
+        status = JobStatus(new_job_id(), name, "lora", "queued", train_examples=len(data.train))
+        status.eval_examples = len(data.dev)
+        if data.no_answer:
+            status.message = f"Skipped {len(data.no_answer)} conversation(s) with no assistant turn (lines {', '.join(map(str, data.no_answer[:10]))})."
+        job = _Job(status, replace(request, name=name, config=config), data.train, data.dev)  # type: ignore[arg-type]
+        job.run = lambda j: self._run(j, data)
+        return self.jobs.enqueue(job)
+
+    def status(self, job_id: str) -> JobStatus:
+        return self.jobs.status(job_id)
+
+    def cancel(self, job_id: str) -> JobStatus:
+        return self.jobs.cancel(job_id)
+
+    def wait(self, job_id: str, timeout: float = 1800.0) -> JobStatus:
+        return self.jobs.wait(job_id, timeout)
+
+    def finished_jobs(self) -> list[str]:
+        if not self.out_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.out_dir.iterdir() if (p / "lora.json").is_file())
+
+    def _run(self, job: _Job, data: _Data) -> None:
+        s, req = job.status, job.request
+        tmp = self.data_dir / ".lora-tmp" / f"{s.name}-{s.id}"
+        upd = self.jobs.update
+        upd(job, state="running", message="Loading the base model...")
+        try:
+            t0 = time.perf_counter()
+            model, tok = load_base(data.base, req.config.threads)
+            cfg = req.config
+            train, dev = encode(data.train, tok, cfg.max_length, cfg.overlong), encode(data.dev, tok, cfg.max_length, cfg.overlong)
+            est = estimate(data.base, train, cfg)
+            check_fits(est, cfg)
+            notes = [n for n in (train.note(cfg.max_length), s.message) if n]
+            upd(job, total=est.steps, message=f"Training: {est.text()}. " + " ".join(notes))
+
+            def on_progress(p: LoraProgress) -> None:
+                fields = dict(step=p.step, total=p.total, epoch=p.epoch, history=list(p.history), tokens_per_s=p.tokens_per_s)
+                upd(job, **fields, **({} if job.stop.is_set() else {"message": p.message}))
+
+            peft_model = wrap_lora(model, cfg)
+            prog = train_loop(peft_model, train.rows, dev.rows, cfg, on_progress=on_progress, stop=job.stop)
+            if prog.message == "cancelled":
+                upd(job, state="cancelled", history=prog.history, message=f"Cancelled at step {prog.step}/{prog.total}; nothing saved.")
+                return
+            upd(job, message="Merging the adapter and saving...")
+            tmp.mkdir(parents=True, exist_ok=True)
+            save_merged(peft_model, tok, tmp)
+            (tmp / "dev_tokens.json").write_text(json.dumps(dev.rows), encoding="utf-8")
+            metrics = _metrics(prog, train, cfg)
+            paths = [req.path] + ([req.validation_path] if req.validation_path else [])
+            card = {"name": s.name, "base": data.base.ref, "base_gguf": str(data.base.folder / data.base.gguf_file) if data.base.gguf_file else None,
+                    "data": [Path(p).name for p in paths], "data_sha256": data_hash(paths), "train_conversations": len(train.rows),
+                    "validation_conversations": len(dev.rows), "settings": config_dict(cfg), "metrics": metrics,
+                    "seconds": round(time.perf_counter() - t0, 1), "created": time.strftime("%Y-%m-%d %H:%M:%S")}  # fmt: skip
+            write_card(tmp, card)
+            target = self.out_dir / s.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.replace(target)
+            result = LoraResult(str(target), metrics, prog.history, seconds=card["seconds"])
+            upd(job, state="done", result=result, output_dir=str(target), history=prog.history,
+                message=f"Saved as {s.name}: export it to GGUF to chat with it.")  # fmt: skip
+        except Exception as exc:  # a failed job must not kill the worker
+            log.exception("LoRA job %s failed", s.id)
+            upd(job, state="failed", message=f"Training failed: {exc}")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    # ------------------------------------------------------------------ export
+    def job_dir(self, name: str) -> Path:
+        if not NAME_RE.match(name or "") or not (self.out_dir / name / "lora.json").is_file():
+            raise DataError(f"No finished LoRA job named {name!r}: pick one from the list.")
+        return self.out_dir / name
+
+    def export(self, name: str, kinds: list[str], *, keep_f16: bool = True) -> list[gx.Written]:
+        """The job's merged model -> ``<name>-f16.gguf`` (+ ``<name>-<kind>.gguf`` per kind)."""
+        folder = self.job_dir(name)
+        bad = [k for k in kinds if k not in gx.QUANT_TYPES]
+        if bad:
+            raise DataError(f"Unknown quantization {', '.join(bad)}: use {', '.join(gx.QUANT_TYPES)}.")
+        card = json.loads((folder / "lora.json").read_text(encoding="utf-8"))
+        with self._export_lock:
+            f16 = self.models_dir / f"{name}-f16.gguf"
+            out = [gx.convert_to_gguf(folder / "merged", f16)]
+            try:
+                for k in kinds:
+                    out.append(gx.quantize(f16, self.models_dir / f"{name}-{k.lower()}.gguf", k, threads=self.threads))
+            finally:
+                if not keep_f16:
+                    f16.unlink(missing_ok=True)
+            for w in out:
+                if w.path.exists():
+                    gx.write_card(w.path, {**card, "gguf_type": w.kind, "size_bytes": w.size})
+        return [w for w in out if w.path.exists()]
+
+    def quantize(self, src: Path, kinds: list[str]) -> list[gx.Written]:
+        stem = src.stem.removesuffix("-f16").removesuffix("-F16").removesuffix("-f32")
+        with self._export_lock:
+            return [gx.quantize(src, self.models_dir / f"{stem}-{k.lower()}.gguf", k, threads=self.threads) for k in kinds]
+
+    def score(self, ggufs: list[Path], *, job: str = "", text: str = "", n_ctx: int = 512) -> list[dict[str, Any]]:
+        """One row per GGUF: type, size, perplexity on ``text``, validation loss of ``job``'s data."""
+        dev = None
+        if job:
+            dev = json.loads((self.job_dir(job) / "dev_tokens.json").read_text(encoding="utf-8"))
+        if not text.strip() and dev is None:
+            raise DataError("Give a text file for perplexity, or pick a finished job for its validation loss.")
+        rows = []
+        for path in ggufs:
+            row = gx.describe(path)
+            speeds = []
+            if text.strip():
+                sc = gx.score_rows(path, gx.text_rows(path, text, n_ctx=n_ctx), n_ctx=n_ctx, threads=self.threads)
+                row["text perplexity"] = round(sc.perplexity, 3)
+                speeds.append(sc.tokens_per_s)
+            if dev is not None:
+                sc = gx.score_rows(path, dev, n_ctx=max(n_ctx, max(len(r["input_ids"]) for r in dev)), threads=self.threads)
+                row["validation loss"] = round(sc.nll, 4)
+                speeds.append(sc.tokens_per_s)
+            row["tokens/s (prompt)"] = round(sum(speeds) / len(speeds), 1)
+            rows.append(row)
+        return rows
+
+
+def _metrics(prog: LoraProgress, train: Encoded, cfg: LoraConfig) -> dict[str, Any]:
+    evals = [h["eval_loss"] for h in prog.history if "eval_loss" in h]
+    losses = [h["loss"] for h in prog.history if "loss" in h]
+    return {
+        "base_validation_loss": round(evals[0], 4) if evals else None,
+        "validation_loss": round(evals[-1], 4) if evals else None,
+        "final_train_loss": round(sum(losses[-10:]) / len(losses[-10:]), 4) if losses else None,
+        "steps": prog.step,
+        "tokens_per_s": round(prog.tokens_per_s, 1),
+        "truncated": train.truncated,
+        "dropped": train.dropped,
+        "overlong": cfg.overlong,
+    }
+
+
+def _status(settings: Any) -> BackendStatus:
+    import importlib.util
+
+    missing = [m for m in ("torch", "transformers", "peft", "gguf", "llama_cpp") if importlib.util.find_spec(m) is None]
+    if missing:
+        return BackendStatus("finetune", "lora", False, f"missing packages: {', '.join(missing)}")
+    if not (gx.converter_dir() / "convert_hf_to_gguf.py").is_file():
+        return BackendStatus("finetune", "lora", False, "GGUF converter not installed: run `python prepare.py`")
+    return BackendStatus("finetune", "lora", True, f"LoRA on CPU; GGUFs exported to {settings.models_dir}")
+
+
+@register("finetune", "lora", status=_status)
+def _factory(settings: Any, trainer: FinetuneJobs | None = None, **_: Any) -> LoraLab:
+    from backends.registry import create
+
+    return LoraLab(
+        trainer or create("finetune", "trainer", settings),
+        data_dir=Path(settings.data_dir),
+        models_dir=Path(settings.models_dir),
+        offline=bool(settings.hf_hub_offline),
+        public=bool(settings.is_public),
+        threads=int(settings.llama_threads),
+    )
