@@ -202,6 +202,26 @@ def _finetune_tab(deps: Deps) -> None:
         )
 
     finetune.build(finetune.Runner(jobs.start, jobs.status, jobs.cancel, make_request, [SHIPPED_BASE]))
+    _lab_section(deps, jobs)
+
+
+def _lab_section(deps: Deps, jobs: object) -> None:
+    """The model lab (LoRA -> GGUF -> quantize -> compare) under the encoder fine-tuning."""
+    from tabs import finetune_lora
+
+    lab = registry.create("finetune", "lora", deps.settings, trainer=jobs)
+    runner = finetune_lora.LabRunner(
+        start=lab.start_fields,
+        status=lab.status,
+        cancel=lab.cancel,
+        export=lab.export,
+        quantize=lambda ref, kinds: lab.quantize(lab.listed(ref), kinds),
+        score=lambda refs, job, text: lab.score([lab.listed(r) for r in refs], job=job, text=text),
+        jobs=lab.finished_jobs,
+        ggufs=lab.ggufs,
+        bases=lab.bases(),
+    )
+    finetune_lora.build(runner)
 
 
 def _status_tab(deps: Deps) -> None:

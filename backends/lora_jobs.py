@@ -40,6 +40,7 @@ from backends.lora_train import (
     wrap_lora,
     write_card,
 )
+from backends.models import list_ggufs, resolve_gguf
 from backends.registry import register
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,18 @@ class LoraLab:
         job = _Job(status, replace(request, name=name, config=config), data.train, data.dev)  # type: ignore[arg-type]
         job.run = lambda j: self._run(j, data)
         return self.jobs.enqueue(job)
+
+    def start_fields(
+        self, *, path: str, validation_path: str | None = None, name: str = "", system: str = "",
+        validation_fraction: float = 0.1, **config: Any,
+    ) -> JobStatus:  # fmt: skip
+        """:meth:`start` from flat fields (the tab's inputs); ``config`` are LoraConfig fields."""
+        cfg = LoraConfig(**config)
+        return self.start(LoraRequest(path, name, cfg, validation_path, validation_fraction, system))
+
+    def bases(self) -> list[str]:
+        """Shipped chat models first (SmolLM2: fast to tune; Qwen: the tool-calling one)."""
+        return ["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"]
 
     def status(self, job_id: str) -> JobStatus:
         return self.jobs.status(job_id)
@@ -202,6 +215,15 @@ class LoraLab:
                     gx.write_card(w.path, {**card, "gguf_type": w.kind, "size_bytes": w.size})
         return [w for w in out if w.path.exists()]
 
+    def ggufs(self) -> list[tuple[str, str]]:
+        return [(c.label, c.ref) for c in list_ggufs(self.models_dir)]
+
+    def listed(self, ref: str) -> Path:
+        """A GGUF from the pickers' list only (so a visitor's text never becomes a path)."""
+        if ref not in {r for _, r in self.ggufs()}:
+            raise DataError(f"{ref!r} is not in the model list: put the .gguf into the models folder and press Refresh.")
+        return resolve_gguf(ref, data_dir=self.data_dir, models_dir=self.models_dir)
+
     def quantize(self, src: Path, kinds: list[str]) -> list[gx.Written]:
         stem = src.stem.removesuffix("-f16").removesuffix("-F16").removesuffix("-f32")
         with self._export_lock:
@@ -259,6 +281,7 @@ def _status(settings: Any) -> BackendStatus:
 
 @register("finetune", "lora", status=_status)
 def _factory(settings: Any, trainer: FinetuneJobs | None = None, **_: Any) -> LoraLab:
+    """``trainer``: the app's fine-tuning worker, so LoRA and encoder jobs queue together."""
     from backends.registry import create
 
     return LoraLab(

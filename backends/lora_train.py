@@ -205,9 +205,11 @@ def check_fits(est: Estimate, config: LoraConfig, free: int | None = None) -> No
 
 
 def plan_steps(n_rows: int, config: LoraConfig) -> int:
-    per_epoch = max(1, math.ceil(n_rows / config.batch_size))
-    steps = max(1, math.ceil(per_epoch * config.epochs)) if config.epochs > 0 else config.max_steps
-    return min(steps, config.max_steps) if config.max_steps > 0 else steps
+    """Optimizer steps: ``max_steps`` when set (it overrides epochs, as in transformers), else
+    ``epochs`` passes over the data."""
+    if config.max_steps > 0:
+        return config.max_steps
+    return max(1, math.ceil(math.ceil(n_rows / config.batch_size) * config.epochs))
 
 
 def load_base(base: Base, threads: int) -> tuple[Any, Any]:
@@ -300,7 +302,7 @@ def train_loop(
             r = train[order.pop()]
             out = model(input_ids=torch.tensor([r["input_ids"]]), labels=torch.tensor([r["labels"]]))
             (out.loss / config.batch_size).backward()
-            loss_sum += float(out.loss)
+            loss_sum += float(out.loss.detach())
             tokens += len(r["input_ids"])
         opt.step()
         sched.step()
