@@ -123,7 +123,9 @@ def _causal(config: Any, where: str) -> None:
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     archs = getattr(config, "architectures", None) or []
-    if config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or any(a.endswith("ForCausalLM") for a in archs):
+    if archs and any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
+        return
+    if not archs and config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
         return
     raise DataError(
         f"{where} is not a causal language model (it is a {config.model_type!r} "
