@@ -53,6 +53,8 @@ def cmd_lora(args: argparse.Namespace) -> int:
         batch_size=args.batch,
         threads=args.threads,
         seed=args.seed,
+        eval_points=args.eval_points,
+        stop_after_minutes=args.stop_after,
     )
     req = LoraRequest(args.file, args.name, cfg, args.val, args.val_fraction, args.system or "")
     s = lab.start(req)
@@ -108,6 +110,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=1, help="conversations per optimizer step")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--eval-points", type=int, default=4, help="validation losses during training")
+    p.add_argument("--stop-after", type=float, default=0.0, help="minutes; then stop early and save")
     p.add_argument("--export", default="", help="after training: F16 GGUF plus these types, e.g. Q4_K_M,Q8_0")
     p.set_defaults(fn=cmd_lora)
     q = sub.add_parser("quantize", help="quantize an F16/F32/Q8_0 GGUF into the models dir")

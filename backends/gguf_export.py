@@ -85,7 +85,10 @@ def _check_space(folder: Path, need: int) -> None:
 def _finish(partial: Path, dst: Path, what: str) -> None:
     if not partial.is_file() or partial.stat().st_size == 0:
         raise ExportError(f"{what} produced no file (disk full?). Nothing was kept.")
-    check_gguf(partial, available_bytes=1 << 62)  # complete and readable, or ExportError below
+    try:
+        check_gguf(partial, available_bytes=1 << 62)  # complete and readable
+    except BackendError as exc:
+        raise ExportError(f"{what} wrote an incomplete file (disk full?): {exc} Nothing was kept.") from exc
     os.replace(partial, dst)
 
 

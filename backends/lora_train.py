@@ -52,6 +52,9 @@ class LoraConfig:
     seed: int = 42
     eval_points: int = 4
     max_minutes: float = 0.0  # > 0: refuse a job estimated to take longer
+    stop_after_minutes: float = 0.0  # > 0: end training early after this long, then save
+    prefix_cache: bool = True  # reuse the shared system/tools prefix (backends/lora_prefix.py)
+    prefix_refresh: int = 8  # steps between recomputing that prefix cache
 
     def check(self) -> None:
         ok = (
@@ -247,17 +250,24 @@ def wrap_lora(model: Any, config: LoraConfig) -> Any:
     return get_peft_model(model, peft_cfg)
 
 
-def mean_loss(model: Any, rows: Sequence[dict[str, list[int]]]) -> float:
-    """Token-weighted mean loss over ``rows`` (the validation loss)."""
+def mean_loss(model: Any, rows: Sequence[dict[str, list[int]]], *, prefix: bool = True) -> float:
+    """Token-weighted mean loss over ``rows`` (the validation loss; exact with the prefix cache,
+    which is computed fresh here)."""
     import torch
 
+    from backends.lora_prefix import PrefixCache, find_prefix
+
+    pc = PrefixCache(*find_prefix(rows), refresh=10**9) if prefix else None
     model.eval()
     total, n = 0.0, 0
     with torch.no_grad():
-        for r in rows:
+        for i, r in enumerate(rows):
             k = sum(x != -100 for x in r["labels"][1:])
-            ids = torch.tensor([r["input_ids"]])
-            total += float(model(input_ids=ids, labels=torch.tensor([r["labels"]])).loss) * k
+            if pc and i in pc.rows:
+                out = pc.forward(model, r)
+            else:
+                out = model(input_ids=torch.tensor([r["input_ids"]]), labels=torch.tensor([r["labels"]]))
+            total += float(out.loss) * k
             n += k
     model.train()
     return total / max(1, n)
@@ -275,8 +285,11 @@ def train_loop(
     """The training loop (also what ``bench/lora_speed.py`` times against a bare peft loop)."""
     import torch
 
+    from backends.lora_prefix import PrefixCache, find_prefix
+
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
+    pc = PrefixCache(*find_prefix(train), refresh=config.prefix_refresh) if config.prefix_cache else None
     total = plan_steps(len(train), config)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
@@ -287,13 +300,19 @@ def train_loop(
     evals = {max(1, round(total * (i + 1) / config.eval_points)) for i in range(config.eval_points)}
     prog = LoraProgress(total=total)
     if dev:
-        prog.history.append({"step": 0, "eval_loss": mean_loss(model, dev)})
+        prog.history.append({"step": 0, "eval_loss": mean_loss(model, dev, prefix=config.prefix_cache)})
     order: list[int] = []
     tokens, t_train = 0, 0.0
+    t_start = time.monotonic()
     model.train()
     for step in range(1, total + 1):
         if stop is not None and stop.is_set():
             prog.message = "cancelled"
+            return prog
+        if config.stop_after_minutes > 0 and time.monotonic() - t_start > config.stop_after_minutes * 60:
+            if dev and step - 1 not in evals:
+                prog.history.append({"step": step - 1, "eval_loss": mean_loss(model, dev, prefix=config.prefix_cache)})
+            prog.message = f"stopped early after {config.stop_after_minutes:g} min at step {step - 1}/{total}"
             return prog
         t0 = time.perf_counter()
         loss_sum = 0.0
@@ -301,8 +320,12 @@ def train_loop(
             if not order:
                 order = list(range(len(train)))
                 rng.shuffle(order)
-            r = train[order.pop()]
-            out = model(input_ids=torch.tensor([r["input_ids"]]), labels=torch.tensor([r["labels"]]))
+            i = order.pop()
+            r = train[i]
+            if pc and i in pc.rows:
+                out = pc.forward(model, r)
+            else:
+                out = model(input_ids=torch.tensor([r["input_ids"]]), labels=torch.tensor([r["labels"]]))
             (out.loss / config.batch_size).backward()
             loss_sum += float(out.loss.detach())
             tokens += len(r["input_ids"])
@@ -314,7 +337,7 @@ def train_loop(
         prog.tokens_per_s = tokens / t_train
         prog.history.append({"step": step, "loss": loss_sum / config.batch_size})
         if step in evals and dev:
-            prog.history.append({"step": step, "eval_loss": mean_loss(model, dev)})
+            prog.history.append({"step": step, "eval_loss": mean_loss(model, dev, prefix=config.prefix_cache)})
         prog.message = f"step {step}/{total}, loss {loss_sum / config.batch_size:.3f}, {prog.tokens_per_s:.0f} tokens/s"
         if on_progress:
             on_progress(prog)
