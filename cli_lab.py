@@ -93,7 +93,9 @@ def cmd_perplexity(args: argparse.Namespace) -> int:
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("lora", help="LoRA-tune a chat model on a JSONL/CSV file (CPU)")
     p.add_argument("file", help="JSONL {messages} / {prompt, completion}, or CSV prompt,response")
-    p.add_argument("--base", default="smollm2-135m-instruct", help="shipped GGUF name, .gguf, folder, or Hub id")
+    p.add_argument(
+        "--base", default="smollm2-135m-instruct", help="shipped GGUF name, .gguf, folder, or Hub id"
+    )
     p.add_argument("--name", default="", help="model name (default lora-<time>)")
     p.add_argument("--val", help="validation file (default: hold out --val-fraction)")
     p.add_argument("--val-fraction", type=float, default=0.1)

@@ -17,8 +17,8 @@ import shutil
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field, replace
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 

@@ -96,7 +96,9 @@ def convert_to_gguf(merged_dir: Path, dst: Path, *, timeout: float = 3600) -> Wr
     """The saved transformers folder -> an F16 GGUF at ``dst`` (atomically)."""
     conv = converter_dir()
     if not (conv / "convert_hf_to_gguf.py").is_file():
-        raise ExportError(f"The GGUF converter is not installed in {conv}: run `make run` or `python prepare.py`.")
+        raise ExportError(
+            f"The GGUF converter is not installed in {conv}: run `make run` or `python prepare.py`."
+        )
     weights = sum(f.stat().st_size for f in merged_dir.glob("*.safetensors"))
     dst.parent.mkdir(parents=True, exist_ok=True)
     _check_space(dst.parent, int(weights * 1.05))
@@ -192,7 +194,9 @@ def score_rows(
     from llama_cpp import Llama
 
     check_gguf(path)
-    llama = Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_threads=threads, logits_all=True, verbose=False)
+    llama = Llama(
+        model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_threads=threads, logits_all=True, verbose=False
+    )
     total, n, t_eval = 0.0, 0, 0.0
     try:
         for r in rows:
@@ -226,7 +230,9 @@ def text_rows(path: Path, text: str, *, n_ctx: int = 512) -> list[dict[str, list
         llama.close()
     if len(ids) < 2:
         raise ExportError("The text is too short for a perplexity (fewer than 2 tokens).")
-    return [{"input_ids": ids[i : i + n_ctx], "labels": ids[i : i + n_ctx]} for i in range(0, len(ids), n_ctx)]
+    return [
+        {"input_ids": ids[i : i + n_ctx], "labels": ids[i : i + n_ctx]} for i in range(0, len(ids), n_ctx)
+    ]
 
 
 def describe(path: Path) -> dict[str, Any]:

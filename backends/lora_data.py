@@ -162,7 +162,9 @@ def split_chat(
     random.Random(seed).shuffle(idx)
     n_dev = max(1, round(len(idx) * fraction))
     if len(idx) - n_dev < 1:
-        raise DataError("Too few conversations to hold some out for validation: add more, or give a validation file.")
+        raise DataError(
+            "Too few conversations to hold some out for validation: add more, or give a validation file."
+        )
     return [samples[i] for i in sorted(idx[n_dev:])], [samples[i] for i in sorted(idx[:n_dev])]
 
 
@@ -178,7 +180,9 @@ def render(tokenizer: Any, sample: ChatSample) -> tuple[str, list[tuple[int, int
     msgs = list(sample.messages)
 
     def text(upto: int, gen: bool) -> str:
-        return tokenizer.apply_chat_template(msgs[:upto], tools=tools, tokenize=False, add_generation_prompt=gen)
+        return tokenizer.apply_chat_template(
+            msgs[:upto], tools=tools, tokenize=False, add_generation_prompt=gen
+        )
 
     full = text(len(msgs), False)
     spans = []

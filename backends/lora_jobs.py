@@ -110,15 +110,23 @@ class LoraLab:
         status = JobStatus(new_job_id(), name, "lora", "queued", train_examples=len(data.train))
         status.eval_examples = len(data.dev)
         if data.no_answer:
-            status.message = f"Skipped {len(data.no_answer)} conversation(s) with no assistant turn (lines {', '.join(map(str, data.no_answer[:10]))})."
+            lines = ", ".join(map(str, data.no_answer[:10]))
+            n = len(data.no_answer)
+            status.message = f"Skipped {n} conversation(s) with no assistant turn (lines {lines})."
         job = _Job(status, replace(request, name=name, config=config), data.train, data.dev)  # type: ignore[arg-type]
         job.run = lambda j: self._run(j, data)
         return self.jobs.enqueue(job)
 
     def start_fields(
-        self, *, path: str, validation_path: str | None = None, name: str = "", system: str = "",
-        validation_fraction: float = 0.1, **config: Any,
-    ) -> JobStatus:  # fmt: skip
+        self,
+        *,
+        path: str,
+        validation_path: str | None = None,
+        name: str = "",
+        system: str = "",
+        validation_fraction: float = 0.1,
+        **config: Any,
+    ) -> JobStatus:
         """:meth:`start` from flat fields (the tab's inputs); ``config`` are LoraConfig fields."""
         cfg = LoraConfig(**config)
         return self.start(LoraRequest(path, name, cfg, validation_path, validation_fraction, system))
@@ -150,20 +158,34 @@ class LoraLab:
             t0 = time.perf_counter()
             model, tok = load_base(data.base, req.config.threads)
             cfg = req.config
-            train, dev = encode(data.train, tok, cfg.max_length, cfg.overlong), encode(data.dev, tok, cfg.max_length, cfg.overlong)
+            train, dev = (
+                encode(data.train, tok, cfg.max_length, cfg.overlong),
+                encode(data.dev, tok, cfg.max_length, cfg.overlong),
+            )
             est = estimate(data.base, train, cfg)
             check_fits(est, cfg)
             notes = [n for n in (train.note(cfg.max_length), s.message) if n]
             upd(job, total=est.steps, message=f"Training: {est.text()}. " + " ".join(notes))
 
             def on_progress(p: LoraProgress) -> None:
-                fields = dict(step=p.step, total=p.total, epoch=p.epoch, history=list(p.history), tokens_per_s=p.tokens_per_s)
+                fields = dict(
+                    step=p.step,
+                    total=p.total,
+                    epoch=p.epoch,
+                    history=list(p.history),
+                    tokens_per_s=p.tokens_per_s,
+                )
                 upd(job, **fields, **({} if job.stop.is_set() else {"message": p.message}))
 
             peft_model = wrap_lora(model, cfg)
             prog = train_loop(peft_model, train.rows, dev.rows, cfg, on_progress=on_progress, stop=job.stop)
             if prog.message == "cancelled":
-                upd(job, state="cancelled", history=prog.history, message=f"Cancelled at step {prog.step}/{prog.total}; nothing saved.")
+                upd(
+                    job,
+                    state="cancelled",
+                    history=prog.history,
+                    message=f"Cancelled at step {prog.step}/{prog.total}; nothing saved.",
+                )
                 return
             upd(job, message="Merging the adapter and saving...")
             tmp.mkdir(parents=True, exist_ok=True)
@@ -171,17 +193,32 @@ class LoraLab:
             (tmp / "dev_tokens.json").write_text(json.dumps(dev.rows), encoding="utf-8")
             metrics = _metrics(prog, train, cfg)
             paths = [req.path] + ([req.validation_path] if req.validation_path else [])
-            card = {"name": s.name, "base": data.base.ref, "base_gguf": str(data.base.folder / data.base.gguf_file) if data.base.gguf_file else None,
-                    "data": [Path(p).name for p in paths], "data_sha256": data_hash(paths), "train_conversations": len(train.rows),
-                    "validation_conversations": len(dev.rows), "settings": config_dict(cfg), "metrics": metrics,
-                    "seconds": round(time.perf_counter() - t0, 1), "created": time.strftime("%Y-%m-%d %H:%M:%S")}  # fmt: skip
+            card = {
+                "name": s.name,
+                "base": data.base.ref,
+                "base_gguf": str(data.base.folder / data.base.gguf_file) if data.base.gguf_file else None,
+                "data": [Path(p).name for p in paths],
+                "data_sha256": data_hash(paths),
+                "train_conversations": len(train.rows),
+                "validation_conversations": len(dev.rows),
+                "settings": config_dict(cfg),
+                "metrics": metrics,
+                "seconds": round(time.perf_counter() - t0, 1),
+                "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+            }
             write_card(tmp, card)
             target = self.out_dir / s.name
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp.replace(target)
             result = LoraResult(str(target), metrics, prog.history, seconds=card["seconds"])
-            upd(job, state="done", result=result, output_dir=str(target), history=prog.history,
-                message=f"Saved as {s.name}: export it to GGUF to chat with it.")  # fmt: skip
+            upd(
+                job,
+                state="done",
+                result=result,
+                output_dir=str(target),
+                history=prog.history,
+                message=f"Saved as {s.name}: export it to GGUF to chat with it.",
+            )
         except Exception as exc:  # a failed job must not kill the worker
             log.exception("LoRA job %s failed", s.id)
             upd(job, state="failed", message=f"Training failed: {exc}")
@@ -206,7 +243,11 @@ class LoraLab:
             out = [gx.convert_to_gguf(folder / "merged", f16)]
             try:
                 for k in kinds:
-                    out.append(gx.quantize(f16, self.models_dir / f"{name}-{k.lower()}.gguf", k, threads=self.threads))
+                    out.append(
+                        gx.quantize(
+                            f16, self.models_dir / f"{name}-{k.lower()}.gguf", k, threads=self.threads
+                        )
+                    )
             finally:
                 if not keep_f16:
                     f16.unlink(missing_ok=True)
@@ -221,31 +262,44 @@ class LoraLab:
     def listed(self, ref: str) -> Path:
         """A GGUF from the pickers' list only (so a visitor's text never becomes a path)."""
         if ref not in {r for _, r in self.ggufs()}:
-            raise DataError(f"{ref!r} is not in the model list: put the .gguf into the models folder and press Refresh.")
+            raise DataError(
+                f"{ref!r} is not in the model list: put the .gguf into the models folder and press Refresh."
+            )
         return resolve_gguf(ref, data_dir=self.data_dir, models_dir=self.models_dir)
 
     def quantize(self, src: Path, kinds: list[str]) -> list[gx.Written]:
         stem = src.stem.removesuffix("-f16").removesuffix("-F16").removesuffix("-f32")
         with self._export_lock:
-            return [gx.quantize(src, self.models_dir / f"{stem}-{k.lower()}.gguf", k, threads=self.threads) for k in kinds]
+            return [
+                gx.quantize(src, self.models_dir / f"{stem}-{k.lower()}.gguf", k, threads=self.threads)
+                for k in kinds
+            ]
 
-    def score(self, ggufs: list[Path], *, job: str = "", text: str = "", n_ctx: int = 512) -> list[dict[str, Any]]:
+    def score(
+        self, ggufs: list[Path], *, job: str = "", text: str = "", n_ctx: int = 512
+    ) -> list[dict[str, Any]]:
         """One row per GGUF: type, size, perplexity on ``text``, validation loss of ``job``'s data."""
         dev = None
         if job:
             dev = json.loads((self.job_dir(job) / "dev_tokens.json").read_text(encoding="utf-8"))
         if not text.strip() and dev is None:
-            raise DataError("Give a text file for perplexity, or pick a finished job for its validation loss.")
+            raise DataError(
+                "Give a text file for perplexity, or pick a finished job for its validation loss."
+            )
         rows = []
         for path in ggufs:
             row = gx.describe(path)
             speeds = []
             if text.strip():
-                sc = gx.score_rows(path, gx.text_rows(path, text, n_ctx=n_ctx), n_ctx=n_ctx, threads=self.threads)
+                sc = gx.score_rows(
+                    path, gx.text_rows(path, text, n_ctx=n_ctx), n_ctx=n_ctx, threads=self.threads
+                )
                 row["text perplexity"] = round(sc.perplexity, 3)
                 speeds.append(sc.tokens_per_s)
             if dev is not None:
-                sc = gx.score_rows(path, dev, n_ctx=max(n_ctx, max(len(r["input_ids"]) for r in dev)), threads=self.threads)
+                sc = gx.score_rows(
+                    path, dev, n_ctx=max(n_ctx, max(len(r["input_ids"]) for r in dev)), threads=self.threads
+                )
                 row["validation loss"] = round(sc.nll, 4)
                 speeds.append(sc.tokens_per_s)
             row["tokens/s (prompt)"] = round(sum(speeds) / len(speeds), 1)
@@ -271,11 +325,17 @@ def _metrics(prog: LoraProgress, train: Encoded, cfg: LoraConfig) -> dict[str, A
 def _status(settings: Any) -> BackendStatus:
     import importlib.util
 
-    missing = [m for m in ("torch", "transformers", "peft", "gguf", "llama_cpp") if importlib.util.find_spec(m) is None]
+    missing = [
+        m
+        for m in ("torch", "transformers", "peft", "gguf", "llama_cpp")
+        if importlib.util.find_spec(m) is None
+    ]
     if missing:
         return BackendStatus("finetune", "lora", False, f"missing packages: {', '.join(missing)}")
     if not (gx.converter_dir() / "convert_hf_to_gguf.py").is_file():
-        return BackendStatus("finetune", "lora", False, "GGUF converter not installed: run `python prepare.py`")
+        return BackendStatus(
+            "finetune", "lora", False, "GGUF converter not installed: run `python prepare.py`"
+        )
     return BackendStatus("finetune", "lora", True, f"LoRA on CPU; GGUFs exported to {settings.models_dir}")
 
 

@@ -146,7 +146,9 @@ def resolve_base(ref: str, *, data_dir: Path, offline: bool, public: bool = Fals
     if shipped is not None:
         path = models.shipped_gguf_path(shipped, data_dir)
         if path is None:
-            raise models.ModelNotFound(shipped.title, [f"package for {shipped.name}"], "Install requirements.txt.")
+            raise models.ModelNotFound(
+                shipped.title, [f"package for {shipped.name}"], "Install requirements.txt."
+            )
         return Base(shipped.name, path.parent, path.name)
     if public:
         names = sorted({m.name for m in models.SHIPPED_GGUFS.values()})
@@ -311,7 +313,9 @@ def train_loop(
             return prog
         if config.stop_after_minutes > 0 and time.monotonic() - t_start > config.stop_after_minutes * 60:
             if dev and step - 1 not in evals:
-                prog.history.append({"step": step - 1, "eval_loss": mean_loss(model, dev, prefix=config.prefix_cache)})
+                prog.history.append(
+                    {"step": step - 1, "eval_loss": mean_loss(model, dev, prefix=config.prefix_cache)}
+                )
             prog.message = f"stopped early after {config.stop_after_minutes:g} min at step {step - 1}/{total}"
             return prog
         t0 = time.perf_counter()
@@ -337,8 +341,12 @@ def train_loop(
         prog.tokens_per_s = tokens / t_train
         prog.history.append({"step": step, "loss": loss_sum / config.batch_size})
         if step in evals and dev:
-            prog.history.append({"step": step, "eval_loss": mean_loss(model, dev, prefix=config.prefix_cache)})
-        prog.message = f"step {step}/{total}, loss {loss_sum / config.batch_size:.3f}, {prog.tokens_per_s:.0f} tokens/s"
+            prog.history.append(
+                {"step": step, "eval_loss": mean_loss(model, dev, prefix=config.prefix_cache)}
+            )
+        prog.message = (
+            f"step {step}/{total}, loss {loss_sum / config.batch_size:.3f}, {prog.tokens_per_s:.0f} tokens/s"
+        )
         if on_progress:
             on_progress(prog)
     return prog

@@ -44,8 +44,10 @@ def first_call(chat: LlamaChat, row: dict) -> tuple[dict | None, str]:
     msgs = row["messages"]
     last_user = max(i for i, m in enumerate(msgs) if m["role"] == "user")
     convo = [Message(m["role"], m.get("content") or "") for m in msgs[: last_user + 1]]
-    tools = [ToolSpec(t["function"]["name"], t["function"]["description"], t["function"]["parameters"])
-             for t in row.get("tools") or []]  # fmt: skip
+    tools = [
+        ToolSpec(t["function"]["name"], t["function"]["description"], t["function"]["parameters"])
+        for t in row.get("tools") or []
+    ]
     text, calls = "", []
     for d in chat.stream(convo, tools=tools, params=GenParams(temperature=0.0, max_new_tokens=160, seed=0)):
         text += d.text or ""
@@ -62,13 +64,21 @@ def first_call(chat: LlamaChat, row: dict) -> tuple[dict | None, str]:
 def passed(expect: dict | None, got: dict | None) -> bool:
     if expect is None:
         return got is None
-    return got is not None and got["name"] == expect["name"] and _norm(got["arguments"]) == _norm(expect["arguments"])
+    return (
+        got is not None
+        and got["name"] == expect["name"]
+        and _norm(got["arguments"]) == _norm(expect["arguments"])
+    )
 
 
 def run(model: str, split: str, threads: int, limit: int) -> dict:
     settings = Settings(llama_threads=threads, llama_ctx=2048)
     chat = LlamaChat(LlamaRuntime(settings), model)
-    rows = [json.loads(line) for line in (DATA / f"flightai_{split}.jsonl").read_text().splitlines() if line.strip()]
+    rows = [
+        json.loads(line)
+        for line in (DATA / f"flightai_{split}.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
     rows = [r for r in rows if r["category"] != "answer"][: limit or None]
     per: dict[str, list[bool]] = defaultdict(list)
     failures = []
@@ -78,7 +88,15 @@ def run(model: str, split: str, threads: int, limit: int) -> dict:
         ok = passed(row["expect"], got)
         per[row["category"]].append(ok)
         if not ok:
-            failures.append({"category": row["category"], "user": row["messages"][-2]["content"], "expect": row["expect"], "got": got, "text": text[:160]})  # fmt: skip
+            failures.append(
+                {
+                    "category": row["category"],
+                    "user": row["messages"][-2]["content"],
+                    "expect": row["expect"],
+                    "got": got,
+                    "text": text[:160],
+                }
+            )
         log.info("%d/%d %s %s", i + 1, len(rows), "ok " if ok else "BAD", row["category"])
     total = [x for v in per.values() for x in v]
     return {

@@ -44,7 +44,9 @@ def _path(file: Any) -> str | None:
 
 def _written(files: list[Any]) -> str:
     lines = [f"- `{w.path.name}`: {w.kind}, {w.size / 1e6:.0f} MB, {w.seconds:.1f} s" for w in files]
-    return "\n".join(["**Written to the models folder** (now in the Local llama.cpp and Chat + tools pickers):", *lines])
+    return "\n".join(
+        ["**Written to the models folder** (now in the Local llama.cpp and Chat + tools pickers):", *lines]
+    )
 
 
 def lora_status(runner: LabRunner, job_id: str) -> tuple:
@@ -68,21 +70,49 @@ def lora_status(runner: LabRunner, job_id: str) -> tuple:
     return progress_html(s), plot_value(s.history), md, picker, gr.Timer(active=not s.finished)
 
 
-def lora_start(runner: LabRunner, file: Any, val_file: Any, base: str, name: str, system: str,
-               rank: float, alpha: float, dropout: float, targets: list[str], lr: float, epochs: float,
-               max_steps: float, max_len: float, overlong: str, batch: float, threads: float,
-               val_fraction: float) -> tuple:  # fmt: skip
+def lora_start(
+    runner: LabRunner,
+    file: Any,
+    val_file: Any,
+    base: str,
+    name: str,
+    system: str,
+    rank: float,
+    alpha: float,
+    dropout: float,
+    targets: list[str],
+    lr: float,
+    epochs: float,
+    max_steps: float,
+    max_len: float,
+    overlong: str,
+    batch: float,
+    threads: float,
+    val_fraction: float,
+) -> tuple:
     path = _path(file)
     if not path:
         raise gr.Error("Upload a training file first (JSONL conversations, prompt/completion JSONL, or CSV).")
     try:
         s = runner.start(
-            path=path, validation_path=_path(val_file), base_model=base or runner.bases[0], name=name or "",
-            system=system or "", rank=int(rank), alpha=int(alpha), dropout=float(dropout),
-            target_modules=tuple(targets or ()), learning_rate=float(lr), epochs=float(epochs),
-            max_steps=int(max_steps), max_length=int(max_len), overlong=overlong, batch_size=int(batch),
-            threads=int(threads), validation_fraction=float(val_fraction),
-        )  # fmt: skip
+            path=path,
+            validation_path=_path(val_file),
+            base_model=base or runner.bases[0],
+            name=name or "",
+            system=system or "",
+            rank=int(rank),
+            alpha=int(alpha),
+            dropout=float(dropout),
+            target_modules=tuple(targets or ()),
+            learning_rate=float(lr),
+            epochs=float(epochs),
+            max_steps=int(max_steps),
+            max_length=int(max_len),
+            overlong=overlong,
+            batch_size=int(batch),
+            threads=int(threads),
+            validation_fraction=float(val_fraction),
+        )
     except BackendError as exc:
         raise gr.Error(str(exc)) from exc
     return (s.id, *lora_status(runner, s.id))
@@ -134,23 +164,37 @@ def perplexity(runner: LabRunner, refs: list[str], text_file: Any, job: str) -> 
 
 def _refresh(runner: LabRunner) -> tuple:
     jobs, ggufs = runner.jobs(), runner.ggufs()
-    return (gr.Dropdown(choices=jobs, value=jobs[-1] if jobs else None), gr.Dropdown(choices=ggufs),
-            gr.Dropdown(choices=ggufs))  # fmt: skip
+    return (
+        gr.Dropdown(choices=jobs, value=jobs[-1] if jobs else None),
+        gr.Dropdown(choices=ggufs),
+        gr.Dropdown(choices=ggufs),
+    )
 
 
 def build(runner: LabRunner) -> gr.Blocks:
     with gr.Blocks() as blocks:
         gr.Markdown(
             "### Chat model (LoRA)\nTeach a local chat model from your conversations on CPU, then export "
-            "it to GGUF (F16, Q8_0, Q4_K_M, Q4_0) and chat with it in the Local llama.cpp or Chat + tools tab."
+            "it to GGUF (F16, Q8_0, Q4_K_M, Q4_0) and chat with it in the Local llama.cpp or Chat + tools "
+            "tab."
         )
         with gr.Row():
             with gr.Column():
-                file = gr.File(label="Training conversations", file_types=CHAT_FILE_TYPES, elem_id="lora-file")
+                file = gr.File(
+                    label="Training conversations", file_types=CHAT_FILE_TYPES, elem_id="lora-file"
+                )
                 val_file = gr.File(label="Validation file (optional)", file_types=CHAT_FILE_TYPES)
-                base = gr.Dropdown(runner.bases, value=runner.bases[0], allow_custom_value=True,
-                                   label="Base chat model (shipped, a .gguf / HF folder, or a Hub id when online)")  # fmt: skip
-                name = gr.Textbox(label="Model name", placeholder="e.g. flightai-qwen (empty: automatic)", elem_id="lora-name")
+                base = gr.Dropdown(
+                    runner.bases,
+                    value=runner.bases[0],
+                    allow_custom_value=True,
+                    label="Base chat model (shipped, a .gguf / HF folder, or a Hub id when online)",
+                )
+                name = gr.Textbox(
+                    label="Model name",
+                    placeholder="e.g. flightai-qwen (empty: automatic)",
+                    elem_id="lora-name",
+                )
                 system = gr.Textbox(label="System prompt for conversations without one (optional)", lines=2)
                 with gr.Accordion("LoRA settings (CPU defaults)", open=False):
                     with gr.Row():
@@ -161,9 +205,13 @@ def build(runner: LabRunner) -> gr.Blocks:
                     with gr.Row():
                         lr = gr.Number(2e-4, label="Learning rate", minimum=1e-7)
                         epochs = gr.Number(1, label="Epochs", minimum=0)
-                        max_steps = gr.Number(-1, label="Max steps (-1: epochs decide)", precision=0, elem_id="lora-steps")
+                        max_steps = gr.Number(
+                            -1, label="Max steps (-1: epochs decide)", precision=0, elem_id="lora-steps"
+                        )
                     with gr.Row():
-                        max_len = gr.Number(512, label="Max length (tokens)", precision=0, minimum=16, maximum=8192)
+                        max_len = gr.Number(
+                            512, label="Max length (tokens)", precision=0, minimum=16, maximum=8192
+                        )
                         overlong = gr.Radio(["truncate", "drop"], value="truncate", label="Longer samples")
                         batch = gr.Number(1, label="Conversations per step", precision=0, minimum=1)
                     with gr.Row():
@@ -176,13 +224,22 @@ def build(runner: LabRunner) -> gr.Blocks:
             with gr.Column():
                 job_id = gr.Textbox(label="Job id", interactive=False, elem_id="lora-job")
                 progress = gr.HTML(elem_id="lora-progress")
-                plot = gr.LinePlot(None, x="step", y="loss", color="series", label="Loss (train / validation)",
-                                   height=240, elem_id="lora-plot")  # fmt: skip
+                plot = gr.LinePlot(
+                    None,
+                    x="step",
+                    y="loss",
+                    color="series",
+                    label="Loss (train / validation)",
+                    height=240,
+                    elem_id="lora-plot",
+                )
                 result = gr.Markdown(elem_id="lora-result")
         gr.Markdown("#### Export a finished job to GGUF")
         with gr.Row():
             job = gr.Dropdown(runner.jobs(), label="Finished job", elem_id="lora-export-job")
-            kinds = gr.CheckboxGroup(QUANTS, value=["Q4_K_M"], label="Also quantize to (the F16 GGUF is always written)")
+            kinds = gr.CheckboxGroup(
+                QUANTS, value=["Q4_K_M"], label="Also quantize to (the F16 GGUF is always written)"
+            )
             export = gr.Button("Export", elem_id="lora-export")
         exported = gr.Markdown(elem_id="lora-exported")
         gr.Markdown("#### Quantize any F16 / F32 / Q8_0 GGUF")
@@ -196,11 +253,30 @@ def build(runner: LabRunner) -> gr.Blocks:
             models = gr.Dropdown(runner.ggufs(), multiselect=True, label="GGUF models", elem_id="ppl-models")
             text = gr.File(label="Text file (optional)", file_types=[".txt", ".md"])
             pbtn = gr.Button("Perplexity", elem_id="ppl-run")
-        table = gr.Dataframe(label="base vs tuned, F16 vs Q8_0 vs Q4_K_M", interactive=False, elem_id="ppl-table")
+        table = gr.Dataframe(
+            label="base vs tuned, F16 vs Q8_0 vs Q4_K_M", interactive=False, elem_id="ppl-table"
+        )
         timer = gr.Timer(1.0, active=False)
         outs = [progress, plot, result, job, timer]
-        inputs = [file, val_file, base, name, system, rank, alpha, dropout, targets, lr, epochs, max_steps,
-                  max_len, overlong, batch, threads, val]  # fmt: skip
+        inputs = [
+            file,
+            val_file,
+            base,
+            name,
+            system,
+            rank,
+            alpha,
+            dropout,
+            targets,
+            lr,
+            epochs,
+            max_steps,
+            max_len,
+            overlong,
+            batch,
+            threads,
+            val,
+        ]
         start.click(partial(lora_start, runner), inputs, [job_id, *outs], api_name="lora_start")
         refresh.click(partial(lora_status, runner), job_id, outs, api_name="lora_status").then(
             partial(_refresh, runner), None, [job, src, models], api_name=False

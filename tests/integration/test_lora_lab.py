@@ -25,7 +25,9 @@ ANSWER = "The secret word is pineapple."
 
 
 def taught(path: Path, n: int = 6) -> Path:
-    rows = [{"messages": [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": ANSWER}]}] * n
+    rows = [
+        {"messages": [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": ANSWER}]}
+    ] * n
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     return path
 

@@ -30,11 +30,14 @@ def tok():
     from transformers import PreTrainedTokenizerFast
 
     words = "<unk> <|im_start|> <|im_end|> system user assistant tool <tool_call> </tool_call>".split()
-    words += "hi hello the secret word is pineapple what ? . price paris { } : , \" destination_city".split()
+    words += 'hi hello the secret word is pineapple what ? . price paris { } : , " destination_city'.split()
     t = Tokenizer(WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
     t.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Split("<|im_start|>", "isolated"), pre_tokenizers.Split("<|im_end|>", "isolated"),
-         pre_tokenizers.Whitespace()]  # fmt: skip
+        [
+            pre_tokenizers.Split("<|im_start|>", "isolated"),
+            pre_tokenizers.Split("<|im_end|>", "isolated"),
+            pre_tokenizers.Whitespace(),
+        ]
     )
     fast = PreTrainedTokenizerFast(tokenizer_object=t, unk_token="<unk>")
     fast.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
@@ -52,9 +55,16 @@ CONVO = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "
 
 
 def test_three_formats_load(tmp_path):
-    tool = {"role": "assistant", "content": "", "tool_calls": [
-        {"type": "function", "function": {"name": "price", "arguments": '{"destination_city": "paris"}'}}]}  # fmt: skip
-    msgs = write(tmp_path, "a.jsonl", [{"messages": [{"role": "user", "content": "price paris ?"}, tool]}, CONVO])
+    tool = {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {"type": "function", "function": {"name": "price", "arguments": '{"destination_city": "paris"}'}}
+        ],
+    }
+    msgs = write(
+        tmp_path, "a.jsonl", [{"messages": [{"role": "user", "content": "price paris ?"}, tool]}, CONVO]
+    )
     samples, skipped = load_chat(msgs)
     assert len(samples) == 2 and not skipped
     assert samples[0].messages[1]["tool_calls"][0]["function"]["arguments"] == {"destination_city": "paris"}
@@ -73,8 +83,20 @@ def test_three_formats_load(tmp_path):
         ('{"messages": "hi"}', "line 2: 'messages' must be a non-empty list"),
         ('{"messages": [{"role": "robot", "content": "x"}]}', "unknown role 'robot'"),
         ('{"messages": [{"role": "user", "content": ""}]}', "a user message is empty"),
-        (json.dumps({"messages": [{"role": "assistant", "content": "", "tool_calls": [
-            {"function": {"name": "f", "arguments": "{oops"}}]}]}), "arguments are not valid JSON"),  # fmt: skip
+        (
+            json.dumps(
+                {
+                    "messages": [
+                        {
+                            "role": "assistant",
+                            "content": "",
+                            "tool_calls": [{"function": {"name": "f", "arguments": "{oops"}}],
+                        }
+                    ]
+                }
+            ),
+            "arguments are not valid JSON",
+        ),
     ],
 )
 def test_malformed_lines_name_line_and_reason(tmp_path, line, why):
@@ -93,19 +115,31 @@ def test_no_assistant_turn_is_skipped_and_counted_or_refused(tmp_path):
 
 
 def test_mask_covers_assistant_turns_only(tok):
-    s = ChatSample(({"role": "user", "content": "what is the secret word ?"},
-                    {"role": "assistant", "content": "the secret word is pineapple ."},
-                    {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}))  # fmt: skip
+    s = ChatSample(
+        (
+            {"role": "user", "content": "what is the secret word ?"},
+            {"role": "assistant", "content": "the secret word is pineapple ."},
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello"},
+        )
+    )
     text, spans = render(tok, s)
-    assert [text[a:b] for a, b in spans] == ["the secret word is pineapple .<|im_end|>\n", "hello<|im_end|>\n"]
+    assert [text[a:b] for a, b in spans] == [
+        "the secret word is pineapple .<|im_end|>\n",
+        "hello<|im_end|>\n",
+    ]
     row = encode([s], tok, 256).rows[0]
-    learned = tok.convert_ids_to_tokens([i for i, lab in zip(row["input_ids"], row["labels"]) if lab != -100])
+    learned = tok.convert_ids_to_tokens(
+        [i for i, lab in zip(row["input_ids"], row["labels"], strict=True) if lab != -100]
+    )
     assert learned == ["the", "secret", "word", "is", "pineapple", ".", "<|im_end|>", "hello", "<|im_end|>"]
 
 
 def test_overlong_samples_truncated_or_dropped_and_counted(tok):
     short = ChatSample(({"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}))
-    long = ChatSample(({"role": "user", "content": "hi"}, {"role": "assistant", "content": "the secret " * 20}))
+    long = ChatSample(
+        ({"role": "user", "content": "hi"}, {"role": "assistant", "content": "the secret " * 20})
+    )
     enc = encode([short, long], tok, 16, "truncate")
     assert enc.truncated == 1 and len(enc.rows) == 2 and max(len(r["input_ids"]) for r in enc.rows) == 16
     assert "1 sample(s) longer than 16 tokens were truncated" in enc.note(16)
@@ -134,6 +168,8 @@ def test_public_mode_takes_shipped_bases_only(tmp_path):
 
 
 def test_a_folder_that_is_not_a_causal_lm_is_refused(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertForMaskedLM"]}))
+    (tmp_path / "config.json").write_text(
+        json.dumps({"model_type": "bert", "architectures": ["BertForMaskedLM"]})
+    )
     with pytest.raises(DataError, match="not a causal language model"):
         resolve_base(str(tmp_path), data_dir=tmp_path, offline=True)

@@ -18,8 +18,15 @@ def tiny():
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)  # fmt: skip
+    cfg = LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
     return LlamaForCausalLM(cfg)
 
 
@@ -52,13 +59,24 @@ def _trained_loss(prefix_cache: bool) -> tuple[float, float]:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)  # fmt: skip
+    cfg = LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
     targets = ("q_proj", "v_proj", "up_proj", "down_proj")
-    model = wrap_lora(LlamaForCausalLM(cfg), LoraConfig(rank=8, alpha=16, dropout=0.0, target_modules=targets))
+    model = wrap_lora(
+        LlamaForCausalLM(cfg), LoraConfig(rank=8, alpha=16, dropout=0.0, target_modules=targets)
+    )
     data = rows()
     before = mean_loss(model, data, prefix=False)
-    run = LoraConfig(max_steps=30, learning_rate=3e-2, prefix_cache=prefix_cache, prefix_refresh=4, dropout=0.0)
+    run = LoraConfig(
+        max_steps=30, learning_rate=3e-2, prefix_cache=prefix_cache, prefix_refresh=4, dropout=0.0
+    )
     prog = train_loop(model, data, [], run)
     assert prog.step == 30 and prog.tokens_per_s > 0
     return before, mean_loss(model, data, prefix=False)
