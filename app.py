@@ -11,12 +11,14 @@ import argparse
 import logging
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import gradio as gr
 
 from backends import registry
 from backends.base import BackendStatus
 from backends.llama_cpp import LlamaRuntime
+from backends.models import list_ggufs
 from settings import Settings
 from tabs import status
 
@@ -152,6 +154,7 @@ def _chat_tab(deps: Deps) -> None:
         openai_model=s.openai_model,
         tool_names=[*chat.DEFAULT_TOOLS, *OPTIONAL_TOOLS],
         guard_deps=_guard_deps(deps),
+        local_models=lambda: [(c.label, c.ref) for c in list_ggufs(Path(s.models_dir))],
     )
 
 

@@ -336,8 +336,11 @@ def build(
     openai_model: str = "",
     tool_names: Sequence[str] = DEFAULT_TOOLS,
     guard_deps: GuardDeps | None = None,
+    local_models: Callable[[], list[tuple[str, str]]] | None = None,
 ) -> gr.Blocks:
-    """``guard_deps``: the embedder and entity backend of the guardrails, loaded on first use."""
+    """``guard_deps``: the embedder and entity backend of the guardrails, loaded on first use.
+    ``local_models``: (label, ref) of the GGUFs the llama.cpp backend can use (the Model
+    picker lists them, re-read on page load, e.g. a model-lab export)."""
     notes = notes or {}
     model_bound = dict(concurrency_id="llama_cpp", concurrency_limit=1)
     with gr.Blocks() as blocks:
@@ -368,6 +371,14 @@ def build(
             with gr.Column(scale=2):
                 backend = gr.Dropdown(list(backends), value=default_backend, label="Backend")
                 note = gr.Markdown(notes.get(default_backend, ""))
+                model_name = gr.Dropdown(
+                    [("", "")],
+                    value="",
+                    allow_custom_value=True,
+                    label="Model (llama.cpp: a local GGUF; server: its model name; blank: settings)",
+                    info=openai_model or None,
+                    elem_id="chat-model",
+                )
                 with gr.Accordion("OpenAI-compatible server", open=default_backend == "openai"):
                     base_url = gr.Textbox(
                         "", label="Base URL", placeholder="http://localhost:11434/v1 (blank: settings)"
@@ -375,7 +386,6 @@ def build(
                     api_key = gr.Textbox(
                         "", label="API key", type="password", placeholder="blank: settings / none"
                     )
-                    model_name = gr.Textbox("", label="Model", placeholder=openai_model or "blank: settings")
                 preset = gr.Dropdown(list(PRESETS), value="FlightAI assistant", label="System prompt preset")
                 system = gr.Textbox(PRESETS["FlightAI assistant"], label="System prompt", lines=4)
                 on = [n for n in DEFAULT_TOOLS if n in tool_names]
@@ -480,4 +490,8 @@ def build(
             return gr.update(choices=names), why_not
 
         blocks.load(offered, outputs=[tools, tools_md], api_name=False)
+        if local_models is not None:
+            blocks.load(
+                lambda: gr.Dropdown(choices=[("", ""), *local_models()]), outputs=model_name, api_name=False
+            )
     return blocks

@@ -203,7 +203,7 @@ def build(runner: LabRunner) -> gr.Blocks:
                         dropout = gr.Number(0.05, label="Dropout", minimum=0, maximum=0.9)
                     targets = gr.CheckboxGroup(TARGETS, value=TARGETS[:4], label="Target modules")
                     with gr.Row():
-                        lr = gr.Number(2e-4, label="Learning rate", minimum=1e-7)
+                        lr = gr.Number(2e-4, label="Learning rate", minimum=1e-7, elem_id="lora-lr")
                         epochs = gr.Number(1, label="Epochs", minimum=0)
                         max_steps = gr.Number(
                             -1, label="Max steps (-1: epochs decide)", precision=0, elem_id="lora-steps"
