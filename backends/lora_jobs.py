@@ -35,6 +35,7 @@ from backends.lora_train import (
     estimate,
     load_base,
     resolve_base,
+    rough_lengths,
     save_merged,
     train_loop,
     wrap_lora,
@@ -106,6 +107,10 @@ class LoraLab:
         if (self.out_dir / name).exists() or name in self.jobs.busy_names():
             raise DataError(f"A model named {name!r} already exists: pick another name.")
         data = self.check(request)
+        check_fits(
+            estimate(data.base, rough_lengths(data.train, request.config.max_length), request.config),
+            request.config,
+        )
         config = replace(request.config, threads=max(1, min(request.config.threads, os.cpu_count() or 1)))
         status = JobStatus(new_job_id(), name, "lora", "queued", train_examples=len(data.train))
         status.eval_examples = len(data.dev)
@@ -162,7 +167,7 @@ class LoraLab:
                 encode(data.train, tok, cfg.max_length, cfg.overlong),
                 encode(data.dev, tok, cfg.max_length, cfg.overlong),
             )
-            est = estimate(data.base, train, cfg)
+            est = estimate(data.base, [len(r["input_ids"]) for r in train.rows], cfg)
             check_fits(est, cfg)
             notes = [n for n in (train.note(cfg.max_length), s.message) if n]
             upd(job, total=est.steps, message=f"Training: {est.text()}. " + " ".join(notes))

@@ -173,3 +173,17 @@ def test_a_folder_that_is_not_a_causal_lm_is_refused(tmp_path):
     )
     with pytest.raises(DataError, match="not a causal language model"):
         resolve_base(str(tmp_path), data_dir=tmp_path, offline=True)
+
+
+def test_a_job_that_will_not_fit_is_refused_before_training(tmp_path):
+    from backends.lora_train import check_fits, estimate
+
+    base = resolve_base("smollm2", data_dir=tmp_path, offline=True)  # reads the GGUF header only
+    cfg = LoraConfig(epochs=2)
+    est = estimate(base, [300] * 50, cfg)
+    assert est.steps == 100 and 100e6 < est.params < 200e6 and est.memory > 4 * est.params
+    with pytest.raises(DataError, match="will not fit.*only 100.0 MB is free"):
+        check_fits(est, cfg, free=100 << 20)
+    with pytest.raises(DataError, match="would take too long"):
+        check_fits(est, LoraConfig(max_minutes=0.001), free=1 << 40)
+    check_fits(est, cfg, free=1 << 40)  # fits: no error
