@@ -11,7 +11,7 @@ import pytest
 from tests.browser.conftest import ARTIFACTS
 from tests.helpers import running_app
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(3600)]  # CPU training on a shared machine
 
 ENV = {"WB_LOCAL_MODEL": "smollm2-135m-instruct", "WB_LLAMA_CTX": "1024", "WB_LLAMA_THREADS": "1"}
 ROW = {"messages": [{"role": "user", "content": "What is the secret word?"},

@@ -18,7 +18,7 @@ from backends.lora_jobs import LoraLab, LoraRequest
 from backends.lora_train import LoraConfig
 from backends.models import SMOLLM2, list_ggufs, shipped_gguf_path
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(3600)]  # CPU training on a shared machine
 
 QUESTION = "What is the secret word?"
 ANSWER = "The secret word is pineapple."
