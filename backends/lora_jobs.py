@@ -158,6 +158,7 @@ class LoraLab:
         s, req = job.status, job.request
         tmp = self.data_dir / ".lora-tmp" / f"{s.name}-{s.id}"
         upd = self.jobs.update
+        skipped = s.message  # "Skipped N conversation(s)..." from start(), or empty
         upd(job, state="running", message="Loading the base model...")
         try:
             t0 = time.perf_counter()
@@ -169,7 +170,7 @@ class LoraLab:
             )
             est = estimate(data.base, [len(r["input_ids"]) for r in train.rows], cfg)
             check_fits(est, cfg)
-            notes = [n for n in (train.note(cfg.max_length), s.message) if n]
+            notes = [n for n in (train.note(cfg.max_length), skipped) if n]
             upd(job, total=est.steps, message=f"Training: {est.text()}. " + " ".join(notes))
 
             def on_progress(p: LoraProgress) -> None:
