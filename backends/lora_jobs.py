@@ -114,10 +114,7 @@ class LoraLab:
         config = replace(request.config, threads=max(1, min(request.config.threads, os.cpu_count() or 1)))
         status = JobStatus(new_job_id(), name, "lora", "queued", train_examples=len(data.train))
         status.eval_examples = len(data.dev)
-        if data.no_answer:
-            lines = ", ".join(map(str, data.no_answer[:10]))
-            n = len(data.no_answer)
-            status.message = f"Skipped {n} conversation(s) with no assistant turn (lines {lines})."
+        status.message = _skipped_note(data.no_answer)
         job = _Job(status, replace(request, name=name, config=config), data.train, data.dev)  # type: ignore[arg-type]
         job.run = lambda j: self._run(j, data)
         return self.jobs.enqueue(job)
@@ -158,7 +155,7 @@ class LoraLab:
         s, req = job.status, job.request
         tmp = self.data_dir / ".lora-tmp" / f"{s.name}-{s.id}"
         upd = self.jobs.update
-        skipped = s.message  # "Skipped N conversation(s)..." from start(), or empty
+        skipped = _skipped_note(data.no_answer)
         upd(job, state="running", message="Loading the base model...")
         try:
             t0 = time.perf_counter()
@@ -311,6 +308,13 @@ class LoraLab:
             row["tokens/s (prompt)"] = round(sum(speeds) / len(speeds), 1)
             rows.append(row)
         return rows
+
+
+def _skipped_note(lines: list[int]) -> str:
+    if not lines:
+        return ""
+    shown = ", ".join(map(str, lines[:10])) + (" ..." if len(lines) > 10 else "")
+    return f"Skipped {len(lines)} conversation(s) with no assistant turn (lines {shown})."
 
 
 def _metrics(prog: LoraProgress, train: Encoded, cfg: LoraConfig) -> dict[str, Any]:
