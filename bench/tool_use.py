@@ -50,7 +50,8 @@ def first_call(chat: LlamaChat, row: dict) -> tuple[dict | None, str]:
         for t in row.get("tools") or []
     ]
     text, calls = "", []
-    for d in chat.stream(convo, tools=tools, params=GenParams(temperature=0.0, max_new_tokens=MAX_NEW_TOKENS, seed=0)):
+    params = GenParams(temperature=0.0, max_new_tokens=MAX_NEW_TOKENS, seed=0)
+    for d in chat.stream(convo, tools=tools, params=params):
         text += d.text or ""
         calls.extend(d.tool_calls)
     if not calls:
@@ -72,7 +73,7 @@ def passed(expect: dict | None, got: dict | None) -> bool:
     )
 
 
-def run(model: str, split: str, threads: int, limit: int) -> dict:
+def run(model: str, split: str, threads: int, limit: int, start: int = 0) -> dict:
     settings = Settings(llama_threads=threads, llama_ctx=2048)
     chat = LlamaChat(LlamaRuntime(settings), model)
     rows = [
@@ -80,7 +81,7 @@ def run(model: str, split: str, threads: int, limit: int) -> dict:
         for line in (DATA / f"flightai_{split}.jsonl").read_text().splitlines()
         if line.strip()
     ]
-    rows = [r for r in rows if r["category"] != "answer"][: limit or None]
+    rows = [r for r in rows if r["category"] != "answer"][start:][: limit or None]
     per: dict[str, list[bool]] = defaultdict(list)
     failures = []
     t0 = time.perf_counter()
@@ -116,11 +117,12 @@ def main() -> None:
     p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct", help="shipped name or .gguf path")
     p.add_argument("--split", default="test", choices=["test", "train"])
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--limit", type=int, default=0, help="only this many cases (0: all)")
+    p.add_argument("--start", type=int, default=0, help="skip this many cases first (to run shards)")
     p.add_argument("--out", help="write the JSON report here")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    report = run(args.model, args.split, args.threads, args.limit)
+    report = run(args.model, args.split, args.threads, args.limit, args.start)
     text = json.dumps(report, indent=2)
     if args.out:
         Path(args.out).write_text(text + "\n")
