@@ -18,7 +18,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -278,6 +278,15 @@ def mean_loss(model: Any, rows: Sequence[dict[str, list[int]]], *, prefix: bool 
     return total / max(1, n)
 
 
+def row_order(n: int, seed: int) -> Iterator[int]:
+    """Row indexes for the training steps: a new shuffle for every pass over the data."""
+    rng = random.Random(seed)
+    while True:
+        idx = list(range(n))
+        rng.shuffle(idx)
+        yield from idx
+
+
 def train_loop(
     model: Any,
     train: Sequence[dict[str, list[int]]],
@@ -293,7 +302,6 @@ def train_loop(
     from backends.lora_prefix import PrefixCache, find_prefix
 
     torch.manual_seed(config.seed)
-    rng = random.Random(config.seed)
     pc = PrefixCache(*find_prefix(train), refresh=config.prefix_refresh) if config.prefix_cache else None
     total = plan_steps(len(train), config)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -306,7 +314,7 @@ def train_loop(
     prog = LoraProgress(total=total)
     if dev:
         prog.history.append({"step": 0, "eval_loss": mean_loss(model, dev, prefix=config.prefix_cache)})
-    order: list[int] = []
+    order = row_order(len(train), config.seed)
     tokens, t_train = 0, 0.0
     t_start = time.monotonic()
     model.train()
@@ -324,10 +332,7 @@ def train_loop(
         t0 = time.perf_counter()
         loss_sum = 0.0
         for _ in range(config.batch_size):
-            if not order:
-                order = list(range(len(train)))
-                rng.shuffle(order)
-            i = order.pop()
+            i = next(order)
             r = train[i]
             if pc and i in pc.rows:
                 out = pc.forward(model, r)

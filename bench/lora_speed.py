@@ -30,21 +30,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backends import gguf_export as gx  # noqa: E402
 from backends.lora_data import encode, load_chat  # noqa: E402
-from backends.lora_train import LoraConfig, load_base, resolve_base, train_loop, wrap_lora  # noqa: E402
+from backends.lora_train import (  # noqa: E402
+    LoraConfig,
+    load_base,
+    resolve_base,
+    row_order,
+    train_loop,
+    wrap_lora,
+)
 
 log = logging.getLogger("bench.lora_speed")
 DATA = Path(__file__).resolve().parent / "data" / "flightai_train.jsonl"
 
 
-def direct_loop(model, rows, steps: int, lr: float) -> int:
-    """The textbook peft loop: forward with labels, backward, AdamW step. Returns tokens fed."""
+def direct_loop(model, rows, steps: int, lr: float, seed: int) -> int:
+    """The textbook peft loop: forward with labels, backward, AdamW step, over the same rows in
+    the same order as the app's loop. Returns the tokens fed."""
     import torch
 
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     model.train()
     tokens = 0
-    for step in range(steps):
-        r = rows[step % len(rows)]
+    order = row_order(len(rows), seed)
+    for _ in range(steps):
+        r = rows[next(order)]
         out = model(input_ids=torch.tensor([r["input_ids"]]), labels=torch.tensor([r["labels"]]))
         out.loss.backward()
         opt.step()
@@ -67,12 +76,12 @@ def bench_training(args: argparse.Namespace) -> dict:
         updates.append(list(p.history))
 
     results: dict[str, list[float]] = {"direct": [], "app": [], "app_prefix_cache": []}
-    for _ in range(args.rounds):
-        for name in results:
+    for k in range(args.rounds):
+        for name in list(results)[:: 1 if k % 2 == 0 else -1]:  # alternate the order
             m = wrap_lora(copy.deepcopy(model), cfg)
             t0 = time.perf_counter()
             if name == "direct":
-                fed = direct_loop(m, rows, args.steps, cfg.learning_rate)
+                fed = direct_loop(m, rows, args.steps, cfg.learning_rate, cfg.seed)
             else:
                 run = LoraConfig(**{**cfg.__dict__, "prefix_cache": name == "app_prefix_cache"})
                 fed = train_loop(m, rows, [], run, on_progress=on_progress).tokens
