@@ -40,7 +40,7 @@ from backends.lora_train import (  # noqa: E402
 )
 
 log = logging.getLogger("bench.lora_speed")
-DATA = Path(__file__).resolve().parent / "data" / "flightai_train.jsonl"
+DATA = Path(__file__).resolve().parent / "flightai" / "flightai_train.jsonl"
 
 
 def direct_loop(model, rows, steps: int, lr: float, seed: int) -> int:

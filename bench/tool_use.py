@@ -4,8 +4,8 @@ needed", on the held-out test split, through the app's own llama.cpp chat path.
     python bench/tool_use.py --model qwen2.5-coder-0.5b-instruct            # the shipped base
     python bench/tool_use.py --model models/flightai-qwen-q4_k_m.gguf       # a tuned export
 
-Each test conversation (``bench/data/flightai_test.jsonl``, written by
-``bench/data/make_flightai.py``; it shares no phrasing template, name or unknown city with the
+Each test conversation (``bench/flightai/flightai_test.jsonl``, written by
+``bench/flightai/make_flightai.py``; it shares no phrasing template, name or unknown city with the
 train split) is sent as the Chat + tools tab sends it: FlightAI system prompt, the tab's tools,
 temperature 0, through ``LlamaChat.stream`` (which parses tool calls that arrive as JSON text).
 A case passes when the first tool call has the expected name and arguments (strings compared
@@ -30,7 +30,7 @@ from settings import Settings  # noqa: E402
 
 log = logging.getLogger("bench.tool_use")
 MAX_NEW_TOKENS = 72  # the longest expected call (book_flight) is ~50 tokens
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parent / "flightai"
 
 
 def _norm(value: object) -> object:

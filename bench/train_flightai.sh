@@ -7,8 +7,8 @@
 #     python bench/tool_use.py --model models/flightai-qwen-q4_k_m.gguf
 set -e
 PY=${PY:-.venv/bin/python}
-$PY bench/data/make_flightai.py
-$PY cli.py lora bench/data/flightai_train.jsonl \
+$PY bench/flightai/make_flightai.py
+$PY cli.py lora bench/flightai/flightai_train.jsonl \
   --base qwen2.5-coder-0.5b-instruct --name "${NAME:-flightai-qwen}" \
   --rank 16 --alpha 32 --dropout 0.05 \
   --targets q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj \
