@@ -24,18 +24,13 @@ from backends import gguf_export as gx
 from backends.base import BackendStatus
 from backends.finetune import NAME_RE, FinetuneJobs, JobStatus, _Job, new_job_id
 from backends.finetune_data import DataError
+from backends.lora_base import Base, LoraConfig, check_fits, estimate, resolve_base, rough_lengths
 from backends.lora_data import ChatSample, Encoded, data_hash, encode, load_chat, split_chat
 from backends.lora_train import (
-    Base,
-    LoraConfig,
     LoraProgress,
     LoraResult,
-    check_fits,
     config_dict,
-    estimate,
     load_base,
-    resolve_base,
-    rough_lengths,
     save_merged,
     train_loop,
     wrap_lora,

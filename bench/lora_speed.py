@@ -29,15 +29,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backends import gguf_export as gx  # noqa: E402
+from backends.lora_base import LoraConfig, resolve_base  # noqa: E402
 from backends.lora_data import encode, load_chat  # noqa: E402
-from backends.lora_train import (  # noqa: E402
-    LoraConfig,
-    load_base,
-    resolve_base,
-    row_order,
-    train_loop,
-    wrap_lora,
-)
+from backends.lora_train import load_base, row_order, train_loop, wrap_lora  # noqa: E402
 
 log = logging.getLogger("bench.lora_speed")
 DATA = Path(__file__).resolve().parent / "flightai" / "flightai_train.jsonl"

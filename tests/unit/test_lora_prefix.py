@@ -7,8 +7,9 @@ import random
 
 import pytest
 
+from backends.lora_base import LoraConfig
 from backends.lora_prefix import find_prefix
-from backends.lora_train import LoraConfig, mean_loss, train_loop, wrap_lora
+from backends.lora_train import mean_loss, train_loop, wrap_lora
 
 torch = pytest.importorskip("torch")
 
