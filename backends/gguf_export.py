@@ -105,7 +105,7 @@ def convert_to_gguf(merged_dir: Path, dst: Path, *, timeout: float = 3600) -> Wr
     _check_space(dst.parent, int(weights * 1.05))
     partial = _partial(dst)
     cmd = [sys.executable, str(conv / "convert_hf_to_gguf.py"), str(merged_dir)]
-    cmd += ["--outfile", str(partial), "--outtype", "f16"]
+    cmd += ["--outfile", str(partial), "--outtype", "f16", "--model-name", dst.stem.removesuffix("-f16")]
     t0 = time.perf_counter()
     try:
         # the script's folder is first on sys.path: its own gguf and sentencepiece win there
