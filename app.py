@@ -12,12 +12,14 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 import gradio as gr
 
 from backends import registry
 from backends.base import BackendStatus
 from backends.llama_cpp import LlamaRuntime
+from backends.models import list_ggufs
 from backends.slots import ModelSlots
 from settings import Settings
 from tabs import status
@@ -175,6 +177,7 @@ def _chat_tab(deps: Deps) -> None:
         guard_deps=_guard_deps(deps),
         formats=output_formats,
         slots=deps.slots,
+        local_models=lambda: [(c.label, c.ref) for c in list_ggufs(Path(s.models_dir))],
     )
 
 
@@ -225,6 +228,26 @@ def _finetune_tab(deps: Deps) -> None:
         )
 
     finetune.build(finetune.Runner(jobs.start, jobs.status, jobs.cancel, make_request, [SHIPPED_BASE]))
+    _lab_section(deps, jobs)
+
+
+def _lab_section(deps: Deps, jobs: object) -> None:
+    """The model lab (LoRA -> GGUF -> quantize -> compare) under the encoder fine-tuning."""
+    from tabs import finetune_lora
+
+    lab = registry.create("finetune", "lora", deps.settings, trainer=jobs)
+    runner = finetune_lora.LabRunner(
+        start=lab.start_fields,
+        status=lab.status,
+        cancel=lab.cancel,
+        export=lab.export,
+        quantize=lambda ref, kinds: lab.quantize(lab.listed(ref), kinds),
+        score=lambda refs, job, text: lab.score([lab.listed(r) for r in refs], job=job, text=text),
+        jobs=lab.finished_jobs,
+        ggufs=lab.ggufs,
+        bases=lab.bases(),
+    )
+    finetune_lora.build(runner)
 
 
 def _compare_tab(deps: Deps) -> None:

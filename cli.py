@@ -2,6 +2,8 @@
 
     python cli.py eval knowledge-base/knowledge-base-eval.jsonl [--k 10] [--mmr] [--out DIR]
     python -m cli sync
+    python cli.py lora DATA.jsonl --base smollm2 --name NAME [--export Q4_K_M]   (see cli_lab.py)
+    python cli.py quantize MODEL.gguf --types Q4_K_M
 
 Uses the same settings as the app (WB_KB_DIR, WB_DATA_DIR, WB_CHROMA_URL ...). ``eval``
 syncs the store, scores retrieval (MRR, nDCG@k, keyword coverage per question and per
@@ -87,7 +89,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    p = argparse.ArgumentParser(prog="cli.py", description="LLM Workbench RAG tools")
+    p = argparse.ArgumentParser(prog="cli.py", description="LLM Workbench: RAG and model lab tools")
     sub = p.add_subparsers(dest="command", required=True)
     e = sub.add_parser("eval", help="score retrieval on a JSONL question file")
     e.add_argument("file", help="JSONL with question, keywords, reference_answer, category")
@@ -97,6 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     e.set_defaults(fn=cmd_eval)
     s = sub.add_parser("sync", help="sync the knowledge base into the store")
     s.set_defaults(fn=cmd_sync)
+    from cli_lab import add_commands
+
+    add_commands(sub)  # lora, quantize, perplexity
     args = p.parse_args(argv)
     return int(args.fn(args))
 

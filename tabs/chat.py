@@ -344,12 +344,15 @@ def build(
     guard_deps: GuardDeps | None = None,
     formats: output_format.Formats | None = None,
     slots: Slots | None = None,
+    local_models: Callable[[], list[tuple[str, str]]] | None = None,
 ) -> gr.Blocks:
     """``guard_deps``: the embedder and entity backend of the guardrails, loaded on first use;
     ``formats``: parses and validates the Output format (``backends.structured``).
     ``slots``: the app's per-model slots. The model is chosen per request (the backend picker),
     so the events have no Gradio limit: a turn waits for its model's slot instead (one at a time
-    per local GGUF, ``WB_REMOTE_CONCURRENCY`` per remote server), never for another model."""
+    per local GGUF, ``WB_REMOTE_CONCURRENCY`` per remote server), never for another model.
+    ``local_models``: (label, ref) of the GGUFs the llama.cpp backend can use (the Model
+    picker lists them, re-read on page load, e.g. a model-lab export)."""
     notes = notes or {}
     model_bound: dict[str, Any] = dict(concurrency_limit=None if slots else 1)
     with gr.Blocks() as blocks:
@@ -380,6 +383,14 @@ def build(
             with gr.Column(scale=2):
                 backend = gr.Dropdown(list(backends), value=default_backend, label="Backend")
                 note = gr.Markdown(notes.get(default_backend, ""))
+                model_name = gr.Dropdown(
+                    [("", "")],
+                    value="",
+                    allow_custom_value=True,
+                    label="Model (llama.cpp: a local GGUF; server: its model name; blank: settings)",
+                    info=openai_model or None,
+                    elem_id="chat-model",
+                )
                 with gr.Accordion("OpenAI-compatible server", open=default_backend == "openai"):
                     base_url = gr.Textbox(
                         "", label="Base URL", placeholder="http://localhost:11434/v1 (blank: settings)"
@@ -387,7 +398,6 @@ def build(
                     api_key = gr.Textbox(
                         "", label="API key", type="password", placeholder="blank: settings / none"
                     )
-                    model_name = gr.Textbox("", label="Model", placeholder=openai_model or "blank: settings")
                 preset = gr.Dropdown(list(PRESETS), value="FlightAI assistant", label="System prompt preset")
                 system = gr.Textbox(PRESETS["FlightAI assistant"], label="System prompt", lines=4)
                 on = [n for n in DEFAULT_TOOLS if n in tool_names]
@@ -525,4 +535,8 @@ def build(
             return gr.update(choices=names), why_not
 
         blocks.load(offered, outputs=[tools, tools_md], api_name=False)
+        if local_models is not None:
+            blocks.load(
+                lambda: gr.Dropdown(choices=[("", ""), *local_models()]), outputs=model_name, api_name=False
+            )
     return blocks
