@@ -28,6 +28,7 @@ DEV_SCRIPTS = {"train_defaults.py"}  # trains the committed weights from /work/s
 NOT_IMPORTED = {  # pinned but never imported by our code, and why they stay
     "accelerate": "transformers' Trainer needs it to fine-tune (backends/finetune_train.py)",
     "onnx": "torch.onnx.export and onnxruntime.quantization need it (prepare.py, int8 encoders)",
+    "gguf": "transformers reads the shipped GGUFs with it (model lab: backends/lora_base.py)",
     "mcp": "the MCP server behind --mcp (gradio's mcp extra)",
 }
 LOOKUPS = {"package_dir", "find_spec", "import_module"}  # calls that take a module name string
