@@ -191,7 +191,7 @@ def build(runner: LabRunner) -> gr.Blocks:
                     label="Base chat model (shipped, a .gguf / HF folder, or a Hub id when online)",
                 )
                 name = gr.Textbox(
-                    label="Model name",
+                    label="Tuned model name",
                     placeholder="e.g. flightai-qwen (empty: automatic)",
                     elem_id="lora-name",
                 )

@@ -1,4 +1,5 @@
-"""Guardrails with the real shipped embedder (all-MiniLM-L6-v2 through SentenceEmbedder)."""
+"""Guardrails with the real shipped embedder (all-MiniLM-L6-v2), as the app loads it by default:
+the int8 ONNX export when ``prepare.py`` made one (``make test`` does), else PyTorch fp32."""
 
 from __future__ import annotations
 
@@ -18,11 +19,11 @@ TOPICS = (
 @pytest.fixture(scope="module")
 def embedder():
     from backends import registry
-    from backends.embeddings import SentenceEmbedder
+    from backends.base import Embedder
     from settings import Settings
 
     emb = registry.create("embedder", "sentence_transformers", Settings(_env_file=None))
-    assert isinstance(emb, SentenceEmbedder)
+    assert isinstance(emb, Embedder) and "MiniLM" in emb.model_id
     return emb
 
 
