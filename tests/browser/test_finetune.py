@@ -27,7 +27,7 @@ def test_finetune_tiny_csv(page, tmp_path):
         page.get_by_role("tab", name="Fine-tune").click(timeout=120000)
         page.locator("#ft-file input[type=file]").set_input_files(str(csv))
         page.locator("#ft-file a[download='tiny.csv']").wait_for(timeout=60000)  # upload done
-        page.get_by_label("Model name").fill("browser-tiny")
+        page.get_by_label("Model name", exact=True).fill("browser-tiny")
         page.locator("#ft-start").click()
         try:
             page.wait_for_function(
