@@ -150,6 +150,7 @@ class FinetuneJobs:
         with self._lock:
             for key, value in fields.items():
                 setattr(job.status, key, value)
+            self._lock.notify_all()  # wake wait_until(): every status change signals
 
     def enqueue(self, job: _Job) -> JobStatus:
         """Queue a checked job; one worker runs the jobs of every kind one at a time."""
