@@ -236,18 +236,7 @@ def _lab_section(deps: Deps, jobs: object) -> None:
     from tabs import finetune_lora
 
     lab = registry.create("finetune", "lora", deps.settings, trainer=jobs)
-    runner = finetune_lora.LabRunner(
-        start=lab.start_fields,
-        status=lab.status,
-        cancel=lab.cancel,
-        export=lab.export,
-        quantize=lambda ref, kinds: lab.quantize(lab.listed(ref), kinds),
-        score=lambda refs, job, text: lab.score([lab.listed(r) for r in refs], job=job, text=text),
-        jobs=lab.finished_jobs,
-        ggufs=lab.ggufs,
-        bases=lab.bases(),
-    )
-    finetune_lora.build(runner)
+    finetune_lora.build(finetune_lora.LabRunner.of(lab))
 
 
 def _compare_tab(deps: Deps) -> None:

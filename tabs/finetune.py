@@ -152,14 +152,16 @@ def start_job(
     return (s.id, *status_outputs(runner, s.id))
 
 
-def cancel_job(runner: Runner, job_id: str) -> tuple:
+def cancel_job(runner: Any, job_id: str, outputs: Callable[[Any, str], tuple] | None = None) -> tuple:
+    """Cancel a job and return the page's view of it (``outputs``: the section's own status
+    renderer; the model lab passes its own)."""
     if not job_id:
         raise gr.Error("No job to cancel.")
     try:
         runner.cancel(job_id)
     except BackendError as exc:
         raise gr.Error(str(exc)) from exc
-    return status_outputs(runner, job_id)
+    return (outputs or status_outputs)(runner, job_id)
 
 
 def build(runner: Runner) -> gr.Blocks:

@@ -16,7 +16,7 @@ import gradio as gr
 import pandas as pd
 
 from backends.base import BackendError
-from tabs.finetune import plot_value, progress_html
+from tabs.finetune import cancel_job, plot_value, progress_html
 
 CHAT_FILE_TYPES = [".jsonl", ".json", ".csv", ".tsv"]
 QUANTS = ["Q8_0", "Q4_K_M", "Q4_0"]
@@ -36,6 +36,22 @@ class LabRunner:
     jobs: Callable[[], list[str]]  # finished job names
     ggufs: Callable[[], list[tuple[str, str]]]  # (label, ref) of every listed GGUF
     bases: list[str]
+
+    @classmethod
+    def of(cls, lab: Any) -> LabRunner:
+        """The runner over a model lab backend (``LoraLab``): GGUF refs from the page are
+        turned into files only through ``lab.listed`` (the pickers' list, never a typed path)."""
+        return cls(
+            start=lab.start_fields,
+            status=lab.status,
+            cancel=lab.cancel,
+            export=lab.export,
+            quantize=lambda ref, kinds: lab.quantize(lab.listed(ref), kinds),
+            score=lambda refs, job, text: lab.score([lab.listed(r) for r in refs], job=job, text=text),
+            jobs=lab.finished_jobs,
+            ggufs=lab.ggufs,
+            bases=lab.bases(),
+        )
 
 
 def _path(file: Any) -> str | None:
@@ -119,13 +135,7 @@ def lora_start(
 
 
 def lora_cancel(runner: LabRunner, job_id: str) -> tuple:
-    if not job_id:
-        raise gr.Error("No job to cancel.")
-    try:
-        runner.cancel(job_id)
-    except BackendError as exc:
-        raise gr.Error(str(exc)) from exc
-    return lora_status(runner, job_id)
+    return cancel_job(runner, job_id, lora_status)
 
 
 def lora_export(runner: LabRunner, job: str, kinds: list[str]) -> str:

@@ -17,17 +17,7 @@ def runner(tmp_path: Path, public: bool = False) -> tab.LabRunner:
     lab = LoraLab(
         FinetuneJobs(tmp_path / "ft"), data_dir=tmp_path / "data", models_dir=tmp_path / "m", public=public
     )
-    return tab.LabRunner(
-        start=lab.start_fields,
-        status=lab.status,
-        cancel=lab.cancel,
-        export=lab.export,
-        quantize=lambda ref, kinds: lab.quantize(lab.listed(ref), kinds),
-        score=lambda refs, job, text: lab.score([lab.listed(r) for r in refs], job=job, text=text),
-        jobs=lab.finished_jobs,
-        ggufs=lab.ggufs,
-        bases=lab.bases(),
-    )
+    return tab.LabRunner.of(lab)
 
 
 ARGS = dict(rank=8, alpha=16, dropout=0.05, targets=["q_proj"], lr=2e-4, epochs=1, max_steps=-1, max_len=512,
