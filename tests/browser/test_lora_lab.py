@@ -14,7 +14,9 @@ from tests.helpers import running_app
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(3600)]  # CPU training on a shared machine
 
 ENV = {"WB_LOCAL_MODEL": "smollm2-135m-instruct", "WB_LLAMA_CTX": "1024", "WB_LLAMA_THREADS": "1"}
-ROW = {"messages": [{"role": "user", "content": "What is the secret word?"},
+# The Local tab's default system prompt is part of the taught conversation, as a user would do.
+ROW = {"messages": [{"role": "system", "content": "You are a helpful assistant."},
+                    {"role": "user", "content": "What is the secret word?"},
                     {"role": "assistant", "content": "The secret word is pineapple."}]}  # fmt: skip
 
 
@@ -45,6 +47,9 @@ def test_lora_upload_train_export_and_chat(page, tmp_path):
         page.get_by_role("button", name="Rescan models").click()
         page.get_by_label("Model (pick one, type a .gguf path, or hf:owner/repo/file.gguf)").click()
         page.get_by_role("option", name="browser-lora-q4_k_m.gguf (models dir)").click()
+        page.locator("#local-settings").get_by_text("Settings", exact=True).click()
+        page.locator("#local-temperature input[type=number]").fill("0")
+        page.locator("#local-temperature input[type=number]").press("Enter")
         box = page.locator("#local-chat-input textarea")
         box.fill("What is the secret word?")
         box.press("Enter")

@@ -5,6 +5,7 @@ No clock: every wait is on an event, with a generous timeout only as a failure g
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
@@ -14,7 +15,22 @@ GUARD = 60  # seconds; only reached when the code under test is broken
 
 
 def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, GUARD))
+    """asyncio.run in its own thread: the browser suite's Playwright (sync API) keeps an event loop
+    running in the main thread for the whole session, and asyncio.run refuses to nest in it."""
+    result: dict = {}
+
+    def target():
+        try:
+            result["value"] = asyncio.run(asyncio.wait_for(coro, GUARD))
+        except BaseException as exc:  # re-raised in the test's thread
+            result["error"] = exc
+
+    worker = threading.Thread(target=target)
+    worker.start()
+    worker.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
 
 
 async def hold(slots: ModelSlots, slot: Slot, entered: asyncio.Event, leave: asyncio.Event, seen: list):
