@@ -290,7 +290,9 @@ def build(
         with gr.Accordion("Settings", open=False, elem_id="local-settings"):
             system = gr.Textbox("You are a helpful assistant.", label="System prompt", lines=2)
             with gr.Row():
-                temperature = gr.Slider(0.0, 2.0, 0.7, step=0.05, label="Temperature", elem_id="local-temperature")
+                temperature = gr.Slider(
+                    0.0, 2.0, 0.7, step=0.05, label="Temperature", elem_id="local-temperature"
+                )
                 top_p = gr.Slider(0.0, 1.0, 0.95, step=0.01, label="top_p")
                 top_k = gr.Slider(0, 200, 40, step=1, label="top_k")
                 min_p = gr.Slider(0.0, 1.0, 0.05, step=0.01, label="min_p")
