@@ -35,8 +35,7 @@ def _kinds(text: str) -> list[str]:
 
 
 def cmd_lora(args: argparse.Namespace) -> int:
-    from backends.lora_base import LoraConfig
-    from backends.lora_jobs import LoraRequest
+    from backends.finetune import LoraConfig, LoraRequest
 
     _, lab = _lab()
     cfg = LoraConfig(

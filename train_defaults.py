@@ -22,13 +22,14 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from backends.finetune_data import (
+from backends.finetune.config import FinetuneConfig, Progress
+from backends.finetune.data import (
     LabelledData,
     check_trainable,
     load_classification,
     load_token_classification,
 )
-from backends.finetune_train import FinetuneConfig, Progress, train
+from backends.finetune.train import train
 
 log = logging.getLogger("train_defaults")
 

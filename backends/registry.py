@@ -30,7 +30,7 @@ BACKEND_MODULES = (
     "backends.spacy_ner",
     "backends.llm_tasks",
     "backends.finetune",
-    "backends.lora_jobs",
+    "backends.finetune.lora_jobs",
 )
 
 

@@ -1,6 +1,6 @@
 """Model lab speed against the raw libraries, in one run (ratios; the machine may be shared).
 
-1. LoRA training tokens/s: the app's loop (``backends.lora_train.train_loop`` with the job
+1. LoRA training tokens/s: the app's loop (``backends.finetune.lora_train.train_loop`` with the job
    runner's progress callback, prefix cache off so both do the same work) vs a bare peft +
    PyTorch loop over the same rows, same model, same LoRA config. Alternated, medians.
    Also reported: the app's loop with its shared-prefix cache on (the default).
@@ -29,9 +29,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backends import gguf_export as gx  # noqa: E402
-from backends.lora_base import LoraConfig, resolve_base  # noqa: E402
-from backends.lora_data import encode, load_chat  # noqa: E402
-from backends.lora_train import load_base, row_order, train_loop, wrap_lora  # noqa: E402
+from backends.finetune.lora_base import LoraConfig, resolve_base  # noqa: E402
+from backends.finetune.lora_data import encode, load_chat  # noqa: E402
+from backends.finetune.lora_train import load_base, row_order, train_loop, wrap_lora  # noqa: E402
 
 log = logging.getLogger("bench.lora_speed")
 DATA = Path(__file__).resolve().parent / "flightai" / "flightai_train.jsonl"

@@ -25,7 +25,7 @@ TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 
 @dataclass
 class LabRunner:
-    """What the section needs from the model lab backend (``backends.lora_jobs.LoraLab``)."""
+    """What the section needs from the model lab backend (``backends.finetune.lora_jobs.LoraLab``)."""
 
     start: Callable[..., Any]  # (**fields) -> JobStatus
     status: Callable[[str], Any]

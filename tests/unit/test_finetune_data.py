@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from backends.finetune import FinetuneJobs, JobRequest, prepare
-from backends.finetune_data import (
+from backends.finetune.data import (
     DataError,
     check_trainable,
     load_classification,

@@ -9,7 +9,7 @@ import gradio as gr
 import pytest
 
 from backends.finetune import FinetuneJobs
-from backends.lora_jobs import LoraLab
+from backends.finetune.lora_jobs import LoraLab
 from tabs import finetune_lora as tab
 
 

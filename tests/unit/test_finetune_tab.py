@@ -9,8 +9,7 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from backends.finetune import SHIPPED_BASE, FinetuneConfig, FinetuneJobs, JobRequest
-from backends.finetune_train import TrainResult
+from backends.finetune import SHIPPED_BASE, FinetuneConfig, FinetuneJobs, JobRequest, TrainResult
 from tabs import finetune as tab
 
 

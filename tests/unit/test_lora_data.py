@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from backends.finetune_data import DataError
-from backends.lora_base import LoraConfig, plan_steps, resolve_base
-from backends.lora_data import ChatSample, encode, load_chat, render, split_chat
+from backends.finetune.data import DataError
+from backends.finetune.lora_base import LoraConfig, plan_steps, resolve_base
+from backends.finetune.lora_data import ChatSample, encode, load_chat, render, split_chat
 
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}"
@@ -176,7 +176,7 @@ def test_a_folder_that_is_not_a_causal_lm_is_refused(tmp_path):
 
 
 def test_a_job_that_will_not_fit_is_refused_before_training(tmp_path):
-    from backends.lora_base import check_fits, estimate
+    from backends.finetune.lora_base import check_fits, estimate
 
     base = resolve_base("smollm2", data_dir=tmp_path, offline=True)  # reads the GGUF header only
     cfg = LoraConfig(epochs=2)

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from backends.lora_base import LoraConfig
-from backends.lora_prefix import find_prefix
-from backends.lora_train import mean_loss, train_loop, wrap_lora
+from backends.finetune.lora_base import LoraConfig
+from backends.finetune.lora_prefix import find_prefix
+from backends.finetune.lora_train import mean_loss, train_loop, wrap_lora
 
 torch = pytest.importorskip("torch")
 

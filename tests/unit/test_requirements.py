@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DEV_ONLY = ("tests", "bench")
 DEV_SCRIPTS = {"train_defaults.py"}  # trains the committed weights from /work/shared (a dev step)
 NOT_IMPORTED = {  # pinned but never imported by our code, and why they stay
-    "accelerate": "transformers' Trainer needs it to fine-tune (backends/finetune_train.py)",
+    "accelerate": "transformers' Trainer needs it to fine-tune (backends/finetune/train.py)",
     "onnx": "torch.onnx.export and onnxruntime.quantization need it (prepare.py, int8 encoders)",
-    "gguf": "transformers reads the shipped GGUFs with it (model lab: backends/lora_base.py)",
+    "gguf": "transformers reads the shipped GGUFs with it (model lab: backends/finetune/lora_base.py)",
     "mcp": "the MCP server behind --mcp (gradio's mcp extra)",
 }
 LOOKUPS = {"package_dir", "find_spec", "import_module"}  # calls that take a module name string

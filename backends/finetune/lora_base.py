@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backends.finetune_data import DataError
+from backends.finetune.data import DataError
 from backends.llama_gguf import available_memory, fmt_bytes, read_gguf
 
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -38,7 +38,7 @@ class LoraConfig:
     eval_points: int = 4
     max_minutes: float = 0.0  # > 0: refuse a job estimated to take longer
     stop_after_minutes: float = 0.0  # > 0: end training early after this long, then save
-    prefix_cache: bool = True  # reuse the shared system/tools prefix (backends/lora_prefix.py)
+    prefix_cache: bool = True  # reuse the shared system/tools prefix (backends/finetune/lora_prefix.py)
     prefix_refresh: int = 8  # steps between recomputing that prefix cache
 
     def check(self) -> None:

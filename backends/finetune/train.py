@@ -13,80 +13,15 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.finetune_data import LabelledData
-from backends.finetune_metrics import classification_report, ner_report
+from backends.finetune.config import FinetuneConfig, Progress, TrainResult, resolve_base
+from backends.finetune.data import LabelledData
+from backends.finetune.metrics import classification_report, ner_report
+from backends.finetune.save import save
 
 log = logging.getLogger(__name__)
-
-SHIPPED_BASE = "sentence-transformers/all-MiniLM-L6-v2 (shipped)"
-
-
-@dataclass
-class FinetuneConfig:
-    task: str = "classification"  # "classification" | "ner"
-    base_model: str = SHIPPED_BASE  # the shipped MiniLM, a folder, or a Hub id
-    epochs: float = 1.0
-    learning_rate: float = 5e-5
-    batch_size: int = 32
-    max_length: int = 64
-    warmup: float = 0.1  # ratio of all steps
-    weight_decay: float = 0.01
-    label_smoothing: float = 0.0  # classification: soften the 0/1 targets (less over-confident)
-    freeze_encoder: bool = False  # train only the head
-    freeze_embeddings: bool = False  # keep the word embeddings fixed (faster, little loss)
-    seed: int = 42
-    threads: int = 1
-    eval_points: int = 4  # evaluations during training, for the loss curve
-    eval_sample: int = 1000  # examples used by those evaluations (the final one uses all)
-    max_steps: int = -1  # > 0 caps training steps (tests)
-    deadline: float | None = None  # time.time() after which training stops early, then saves
-
-
-@dataclass
-class Progress:
-    step: int = 0
-    total: int = 0
-    epoch: float = 0.0
-    history: list[dict[str, float]] = field(default_factory=list)  # {"step", "loss"|"eval_loss"}
-    message: str = ""
-
-
-@dataclass
-class TrainResult:
-    output_dir: str
-    metrics: dict[str, Any]
-    table: list[dict[str, Any]]  # per label: precision, recall, f1, support
-    confusion: dict[str, Any] | None
-    history: list[dict[str, float]]
-    cancelled: bool = False
-    seconds: float = 0.0
-
-
-class Cancelled(Exception):
-    pass
-
-
-def resolve_base(ref: str, offline: bool, policy: Any = None) -> Path:
-    """The base encoder's folder: the shipped one by its aliases, else a folder / Hub id
-    (through ``policy``, a ``ModelRefPolicy``, when the ref comes from a request)."""
-    from backends import models
-
-    aliases = {
-        "minilm",
-        "shipped",
-        "all-minilm-l6-v2",
-        "all-minilm-l6-v2 (shipped)",
-        "sentence-transformers/all-minilm-l6-v2",
-    }
-    if not ref or ref == SHIPPED_BASE or ref.lower() in aliases:
-        return models.resolve_embedder(None, offline=offline)
-    if policy is not None:
-        return policy.hf_model(ref)
-    return models.resolve_hf_model(ref, offline=offline)
 
 
 def _encode(data: LabelledData, tokenizer: Any, label2id: dict[str, int], max_length: int) -> list[dict]:
@@ -280,7 +215,5 @@ def train(
     result = TrainResult(
         str(output_dir), metrics, table, confusion, history, False, time.monotonic() - started
     )
-    from backends.finetune_save import save
-
     save(model, tokenizer, output_dir, config, result, train_data, data_note)
     return result

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.finetune_data import DataError, _pick, _rows, _where
+from backends.finetune.data import DataError, _pick, _rows, _where
 
 ROLES = {"system", "user", "assistant", "tool"}
 PROMPT_COLUMNS = ("prompt", "question", "instruction", "input", "user")

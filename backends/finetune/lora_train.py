@@ -1,6 +1,6 @@
 """LoRA on a local chat model, on CPU: load the base, train, merge, save.
 
-The base (see :mod:`backends.lora_base`) is a shipped GGUF (transformers dequantizes it into a
+The base (see :mod:`backends.finetune.lora_base`) is a shipped GGUF (transformers dequantizes it into a
 normal fp32 model), a local Hugging Face causal-LM folder, or a Hub id when online.
 Training is a plain PyTorch loop over one conversation per forward pass (no padding to
 waste CPU time) with gradient accumulation, AdamW and a linear warm-up/decay, so progress,
@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.finetune_data import DataError
-from backends.lora_base import Base, LoraConfig, check_causal, plan_steps
+from backends.finetune.data import DataError
+from backends.finetune.lora_base import Base, LoraConfig, check_causal, plan_steps
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def mean_loss(model: Any, rows: Sequence[dict[str, list[int]]], *, prefix: bool 
     which is computed fresh here)."""
     import torch
 
-    from backends.lora_prefix import PrefixCache, find_prefix
+    from backends.finetune.lora_prefix import PrefixCache, find_prefix
 
     pc = PrefixCache(*find_prefix(rows), refresh=10**9) if prefix else None
     model.eval()
@@ -126,7 +126,7 @@ def train_loop(
     """The training loop (also what ``bench/lora_speed.py`` times against a bare peft loop)."""
     import torch
 
-    from backends.lora_prefix import PrefixCache, find_prefix
+    from backends.finetune.lora_prefix import PrefixCache, find_prefix
 
     torch.manual_seed(config.seed)
     pc = PrefixCache(*find_prefix(train), refresh=config.prefix_refresh) if config.prefix_cache else None

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from backends import gguf_export as gx
-from backends.finetune import NAME_RE
-from backends.finetune_data import DataError
+from backends.finetune.data import DataError
+from backends.finetune.jobs import NAME_RE
 from backends.models import list_ggufs, resolve_gguf
 
 

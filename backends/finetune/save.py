@@ -8,12 +8,10 @@ import logging
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from backends.finetune_data import LabelledData
-
-if TYPE_CHECKING:
-    from backends.finetune_train import FinetuneConfig, TrainResult
+from backends.finetune.config import FinetuneConfig, TrainResult
+from backends.finetune.data import LabelledData
 
 log = logging.getLogger(__name__)
 

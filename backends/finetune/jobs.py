@@ -3,7 +3,7 @@
 ``FinetuneJobs.start`` loads and checks the file *before* queueing (bad input raises
 :class:`DataError` at once), later jobs wait in line, ``status`` reports progress and the loss
 history, ``cancel`` stops a running job at the next step (or drops a queued one). Finished
-models go to ``<data_dir>/finetuned/<name>/`` (see ``finetune_train.save``), where the
+models go to ``<data_dir>/finetuned/<name>/`` (see ``backends.finetune.save``), where the
 Pipelines tab finds them by their ``workbench.json``.
 """
 
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import BackendError, BackendStatus
-from backends.finetune_data import DataError, LabelledData, check_trainable, load, split
-from backends.finetune_train import SHIPPED_BASE, FinetuneConfig, Progress, TrainResult, resolve_base
+from backends.finetune.config import FinetuneConfig, Progress, TrainResult, resolve_base
+from backends.finetune.data import DataError, LabelledData, check_trainable, load, split
 from backends.registry import register
 
 log = logging.getLogger(__name__)
@@ -227,7 +227,7 @@ class FinetuneJobs:
             (job.run or self._train)(job)
 
     def _train(self, job: _Job) -> None:
-        from backends.finetune_train import train
+        from backends.finetune.train import train
 
         s = job.status
         with self._lock:
@@ -305,14 +305,3 @@ def _factory(settings: Any, **_: Any) -> FinetuneJobs:
         threads=1,
         policy=ModelRefPolicy.from_settings(settings),
     )
-
-
-__all__ = [
-    "SHIPPED_BASE",
-    "DataError",
-    "FinetuneConfig",
-    "FinetuneJobs",
-    "JobRequest",
-    "JobStatus",
-    "prepare",
-]
