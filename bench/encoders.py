@@ -60,14 +60,15 @@ def accuracy(results: list, labels: list[int]) -> float:
 
 
 def classifiers(data: Path, n: int, int8_dir: Path) -> dict:
-    from backends.hf_pipelines import REPO_WEIGHTS, HFClassifier, HFTokenClassifier
+    from backends.pipelines import REPO_WEIGHTS
+    from backends.pipelines.hf_models import HFClassifier, HFTokenClassifier
 
     out = {}
     for task, cls, name in (("sentiment", HFClassifier, "sentiment-minilm-sst2"),
                             ("ner", HFTokenClassifier, "ner-minilm-conll")):  # fmt: skip
         fp32, int8 = (cls(task, str(REPO_WEIGHTS / name), offline=True) for _ in range(2))
         int8.int8_from = int8_dir
-        assert type(int8.load()[1]).__module__ == "backends.onnx_encoders", "int8 export missing"
+        assert type(int8.load()[1]).__module__ == "backends.pipelines.onnx_encoders", "int8 export missing"
         fns = {"fp32": fp32.run, "int8": int8.run}
         if task == "sentiment":
             rows = sst2(data / "sst2" / "dev.tsv", n, 13)
@@ -97,7 +98,7 @@ def classifiers(data: Path, n: int, int8_dir: Path) -> dict:
 def embedder(kbs: list[Path], int8_file: Path, rounds: int) -> dict:
     from backends.embeddings import SentenceEmbedder
     from backends.models import resolve_embedder
-    from backends.onnx_encoders import OnnxEmbedder
+    from backends.pipelines.onnx_encoders import OnnxEmbedder
     from backends.rag import RagConfig, RagEngine
     from backends.rag_eval import evaluate, load_questions
     from backends.rag_ingest import discover, load_text, split_document
@@ -175,13 +176,13 @@ def main() -> None:
     if args.threads:
         import torch
 
-        import backends.onnx_encoders
+        import backends.pipelines.onnx_encoders
 
         torch.set_num_threads(args.threads)
-        backends.onnx_encoders.THREADS = args.threads
-    from backends.hf_pipelines import REPO_WEIGHTS
+        backends.pipelines.onnx_encoders.THREADS = args.threads
     from backends.models import resolve_embedder
-    from backends.onnx_encoders import export
+    from backends.pipelines import REPO_WEIGHTS
+    from backends.pipelines.onnx_encoders import export
     from settings import Settings
 
     data_dir = Settings().data_dir  # the exports prepare.py made (made here when missing)

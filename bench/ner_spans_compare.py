@@ -30,7 +30,7 @@ class PipelineSpans:
 
     def run(self, texts):
         from backends.base import Entity, TaskResult
-        from backends.spacy_ner import to_conll_label
+        from backends.pipelines.spacy_ner import to_conll_label
 
         out = []
         for t in texts:
@@ -46,7 +46,7 @@ class PipelineSpans:
 def main() -> None:
     import task_quality as tq
 
-    from backends.hf_pipelines import HFTokenClassifier
+    from backends.pipelines.hf_models import HFTokenClassifier
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets")

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         minilm_classifier(folder)
     settings = Settings(_env_file=None, data_dir=data, hf_hub_offline=True, encoder_precision=args.precision)
     if args.precision == "int8":  # what prepare.py does for the app's data dir
-        from backends.onnx_encoders import export
+        from backends.pipelines.onnx_encoders import export
 
         export(folder.resolve(), data, "sequence")
     deps = app.Deps(settings)

@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     import app
-    from backends.hf_pipelines import task_choices
+    from backends.pipelines import task_choices
     from settings import Settings
 
     settings = Settings(hf_hub_offline=True)

@@ -4,7 +4,7 @@ IPv4/IPv6 addresses, and names through a pluggable entity finder.
 Regexes propose candidates; checksums (Luhn, IBAN mod 97) and ``ipaddress`` confirm them, so
 order numbers and version strings are not masked as cards or IPs. Names come from an
 ``EntityFinder``: any ``callable(text) -> [(start, end, label), ...]`` (e.g. spaCy NER); a
-name span is widened to whole words before masking (``backends.entity_spans``).
+name span is widened to whole words before masking (``backends.pipelines.entity_spans``).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from backends.entity_spans import snap_span
-from backends.entity_spans import words as word_spans
+from backends.pipelines.entity_spans import snap_span
+from backends.pipelines.entity_spans import words as word_spans
 
 EntityFinder = Callable[[str], Sequence[tuple[int, int, str]]]
 

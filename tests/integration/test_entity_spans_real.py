@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.entity_spans import words
-from backends.hf_pipelines import HFTokenClassifier
+from backends.pipelines.entity_spans import words
+from backends.pipelines.hf_models import HFTokenClassifier
 from guardrails import entities_from_task
 from guardrails.pii import mask_pii
 

@@ -93,7 +93,7 @@ def test_classification_end_to_end(tmp_path):
     assert "accuracy" in (out / "README.md").read_text()
     assert not list((tmp_path / ".finetune-tmp").glob("*"))
 
-    from backends.hf_pipelines import discover_trained  # what the Pipelines tab's picker lists
+    from backends.pipelines.hf import discover_trained  # what the Pipelines tab's picker lists
 
     assert ("sentiment", out) in [(task, folder) for task, folder, _ in discover_trained(tmp_path)]
 

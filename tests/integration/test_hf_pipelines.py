@@ -113,7 +113,7 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
 
 
 def test_classifier_maps_generic_labels_and_returns_probabilities(tiny):
-    from backends.hf_pipelines import HFClassifier
+    from backends.pipelines.hf_models import HFClassifier
 
     clf = HFClassifier("sentiment", str(tiny["sentiment"]), offline=True)
     results = clf.run(["I loved this film!", "awful", "the movie was bad and i hated it"])
@@ -125,7 +125,7 @@ def test_classifier_maps_generic_labels_and_returns_probabilities(tiny):
 
 
 def test_classifier_explains_each_step(tiny):
-    from backends.hf_pipelines import HFClassifier
+    from backends.pipelines.hf_models import HFClassifier
 
     steps = HFClassifier("sentiment", str(tiny["sentiment"]), offline=True).explain("i loved this film")
     assert steps["tokens"] == ["[CLS]", "i", "loved", "this", "film", "[SEP]"]
@@ -137,7 +137,7 @@ def test_classifier_explains_each_step(tiny):
 
 
 def test_token_classifier_gives_conll_entities_with_char_spans(tiny):
-    from backends.hf_pipelines import HFTokenClassifier
+    from backends.pipelines.hf_models import HFTokenClassifier
 
     text = "Angela Merkel met Tim Cook in Paris."
     (r,) = HFTokenClassifier("ner", str(tiny["ner"]), offline=True).run([text])
@@ -147,7 +147,8 @@ def test_token_classifier_gives_conll_entities_with_char_spans(tiny):
 
 
 def test_seq2seq_translator_and_summarizer(tiny):
-    from backends.hf_pipelines import HFSeq2Seq, HFTranslator, make_hf_task
+    from backends.pipelines.hf import make_hf_task
+    from backends.pipelines.hf_models import HFSeq2Seq, HFTranslator
 
     tr = HFTranslator({"de": str(tiny["mt"])}, offline=True)
     out = tr.translate(["the film was good.", "i loved it"], "de")
@@ -161,7 +162,7 @@ def test_seq2seq_translator_and_summarizer(tiny):
 
 
 def test_extractive_qa_returns_a_span_of_the_context(tiny):
-    from backends.hf_pipelines import HFQuestionAnswering
+    from backends.pipelines.hf_models import HFQuestionAnswering
 
     ctx = "maria lopez wrote the report in paris."
     r = HFQuestionAnswering("qa", str(tiny["qa"]), offline=True).answer("who wrote the report?", ctx)
@@ -170,7 +171,7 @@ def test_extractive_qa_returns_a_span_of_the_context(tiny):
 
 
 def test_fill_mask_and_zero_shot(tiny):
-    from backends.hf_pipelines import HFPipelineTask
+    from backends.pipelines.hf_models import HFPipelineTask
 
     (fm,) = HFPipelineTask("fill_mask", str(tiny["mlm"]), offline=True).run(
         ["paris is the [MASK] of france."]
@@ -184,7 +185,7 @@ def test_fill_mask_and_zero_shot(tiny):
 
 def test_missing_hub_model_offline_says_what_to_do():
     from backends.base import BackendError
-    from backends.hf_pipelines import HFClassifier
+    from backends.pipelines.hf_models import HFClassifier
 
     with pytest.raises(BackendError, match="Tried"):
         HFClassifier("sentiment", "nobody/not-a-cached-model", offline=True).run(["x"])
@@ -192,7 +193,7 @@ def test_missing_hub_model_offline_says_what_to_do():
 
 def test_fine_tuned_models_are_discovered_and_preferred(settings, tmp_path):
     import app
-    from backends.hf_pipelines import task_choices
+    from backends.pipelines.hf import task_choices
 
     build_tiny("sentiment", settings.data_dir / "finetuned" / "my-sst2", meta_task="sentiment")
     choices = task_choices(settings, "sentiment")
@@ -212,7 +213,7 @@ def test_fine_tuned_models_are_discovered_and_preferred(settings, tmp_path):
 
 
 def test_tokenizer_explorer_on_a_local_folder(tiny):
-    from backends.hf_pipelines import explore_hf_tokenizer
+    from backends.pipelines.tokenizers import explore_hf_tokenizer
 
     r = explore_hf_tokenizer(str(tiny["sentiment"]), "Paris is great", offline=True)
     assert [t for t, _ in r["tokens"]] == ["[CLS]", "paris", "is", "great", "[SEP]"]

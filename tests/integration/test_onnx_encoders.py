@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from backends.onnx_encoders import INT8_FILE, RECIPE, export, export_dir, find_int8, fingerprint
+from backends.pipelines.onnx_encoders import INT8_FILE, RECIPE, export, export_dir, find_int8, fingerprint
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +27,7 @@ def data_dir(tmp_path_factory) -> Path:
 def test_int8_embedder_agrees_with_fp32_and_gets_its_own_collection(data_dir):
     from backends.embeddings import SentenceEmbedder, _make_embedder
     from backends.models import resolve_embedder
-    from backends.onnx_encoders import OnnxEmbedder
+    from backends.pipelines.onnx_encoders import OnnxEmbedder
     from settings import Settings
 
     src = resolve_embedder(None, offline=True)
@@ -57,7 +57,7 @@ def test_int8_embedder_agrees_with_fp32_and_gets_its_own_collection(data_dir):
 
 
 def test_int8_sentiment_matches_fp32_labels_and_explain_works(data_dir):
-    from backends.hf_pipelines import make_hf_task
+    from backends.pipelines.hf import make_hf_task
 
     export(SENTIMENT, data_dir, "sequence")
     settings = SimpleNamespace(data_dir=data_dir, hf_hub_offline=True, encoder_precision="int8")
@@ -65,7 +65,7 @@ def test_int8_sentiment_matches_fp32_labels_and_explain_works(data_dir):
     fp32 = make_hf_task(
         SimpleNamespace(**{**vars(settings), "encoder_precision": "fp32"}), "sentiment", str(SENTIMENT)
     )
-    assert type(int8.load()[1]).__module__ == "backends.onnx_encoders"
+    assert type(int8.load()[1]).__module__ == "backends.pipelines.onnx_encoders"
     texts = [
         "A gorgeous, witty and moving film.",
         "The plot is thin and the acting is wooden.",
@@ -80,7 +80,7 @@ def test_int8_sentiment_matches_fp32_labels_and_explain_works(data_dir):
 
 
 def test_int8_token_classifier_logits_close_to_fp32(tmp_path):
-    from backends.hf_pipelines import make_hf_task
+    from backends.pipelines.hf import make_hf_task
     from tests.integration.test_hf_pipelines import build_tiny
 
     folder = build_tiny("ner", tmp_path / "tiny-ner")

@@ -37,7 +37,7 @@ def test_spacy_entities_are_mapped_to_conll_with_char_spans():
 
 
 def test_llm_sentiment_is_a_probability_from_label_logits(runtime):
-    from backends.llm_tasks import LLMTask
+    from backends.pipelines.llm_tasks import LLMTask
 
     task = LLMTask("sentiment", runtime, SMOL)
     results = task.run(["a wonderful, moving film", "dull and lifeless"])
@@ -51,7 +51,7 @@ def test_llm_sentiment_is_a_probability_from_label_logits(runtime):
 
 
 def test_llm_zero_shot_scores_multi_token_labels(runtime):
-    from backends.llm_tasks import LLMTask
+    from backends.pipelines.llm_tasks import LLMTask
 
     (r,) = LLMTask("zero_shot", runtime, SMOL).classify(
         ["The striker scored twice."], ["sports", "international politics", "cooking"]
@@ -61,7 +61,7 @@ def test_llm_zero_shot_scores_multi_token_labels(runtime):
 
 
 def test_llm_entities_come_from_json_schema_constrained_generation(runtime):
-    from backends.llm_tasks import LLMTask
+    from backends.pipelines.llm_tasks import LLMTask
 
     text = "Angela Merkel visited Paris."
     (r,) = LLMTask("ner", runtime, SMOL).run([text])
@@ -70,7 +70,7 @@ def test_llm_entities_come_from_json_schema_constrained_generation(runtime):
 
 
 def test_llm_translation_generates_text_and_rejects_unknown_targets(runtime):
-    from backends.llm_tasks import LLMTask
+    from backends.pipelines.llm_tasks import LLMTask
 
     task = LLMTask("translate", runtime, SMOL)
     (out,) = task.translate(["Good morning."], "de")
@@ -80,7 +80,7 @@ def test_llm_translation_generates_text_and_rejects_unknown_targets(runtime):
 
 
 def test_gguf_tokenizer_explorer_renders_the_chat_template(settings):
-    from backends.hf_pipelines import SAMPLE_CONVERSATION, explore_tokenizer
+    from backends.pipelines.tokenizers import SAMPLE_CONVERSATION, explore_tokenizer
 
     r = explore_tokenizer(settings, f"gguf:{SMOL}", "Hello tokenizer world")
     assert r["tokens"] and all(isinstance(i, int) for _t, i in r["tokens"])

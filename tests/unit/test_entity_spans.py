@@ -1,11 +1,11 @@
-"""Whole-word entity spans (backends.entity_spans): words, first-sub-token labels, IOB merging,
+"""Whole-word entity spans (backends.pipelines.entity_spans): words, first-sub-token labels, IOB merging,
 snapping of spans from other finders; the LLM locator and guardrail name masking use them."""
 
 from __future__ import annotations
 
 from backends.base import Entity
-from backends.entity_spans import snap_to_words, word_entities, words
-from backends.llm_tasks import locate_entities
+from backends.pipelines.entity_spans import snap_to_words, word_entities, words
+from backends.pipelines.llm_tasks import locate_entities
 from guardrails.pii import mask_pii
 
 

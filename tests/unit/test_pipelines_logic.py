@@ -97,7 +97,7 @@ def test_parse_labels():
 
 
 def test_ontonotes_labels_map_to_conll():
-    from backends.spacy_ner import to_conll_label
+    from backends.pipelines.spacy_ner import to_conll_label
 
     assert [
         to_conll_label(x) for x in ("PERSON", "GPE", "FAC", "NORP", "B-ORG", "I-LOC", "CARDINAL", "O")
@@ -114,7 +114,7 @@ def test_ontonotes_labels_map_to_conll():
 
 
 def test_locate_entities_finds_spans_left_to_right():
-    from backends.llm_tasks import locate_entities
+    from backends.pipelines.llm_tasks import locate_entities
 
     text = "Paris and Paris Hilton"
     ents = locate_entities(
@@ -130,7 +130,7 @@ def test_locate_entities_finds_spans_left_to_right():
 
 
 def test_catalog_order_and_disabled_reasons(settings, tmp_path):
-    from backends.hf_pipelines import discover_trained, task_choices
+    from backends.pipelines.hf import discover_trained, task_choices
 
     weights = tmp_path / "weights"
     for root, name, created in (
@@ -163,7 +163,7 @@ def test_llm_translator_is_labelled_as_a_general_llm_with_a_quality_note(setting
     quality note (chrF, the Hub models that do better) next to the output."""
     from dataclasses import replace
 
-    from backends.hf_pipelines import task_choices
+    from backends.pipelines.hf import task_choices
     from tabs import pipelines
 
     s = settings.model_copy(update={"hf_hub_offline": True})

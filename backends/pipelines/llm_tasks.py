@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from backends.base import BackendStatus, Entity, TaskResult
-from backends.entity_spans import snap_to_words, words
 from backends.llama_cpp import LlamaRuntime
 from backends.models import QWEN
+from backends.pipelines.entity_spans import snap_to_words, words
 from backends.registry import register
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def _find_word(text: str, s: str, pos: int, bounds: set[int]) -> int:
 
 def locate_entities(text: str, found: Sequence[dict]) -> tuple[Entity, ...]:
     """Char spans for entity strings, searched left to right (whole words first), widened to
-    whole words (``backends.entity_spans``); strings not in the text are dropped."""
+    whole words (``backends.pipelines.entity_spans``); strings not in the text are dropped."""
     spans = words(text)
     bounds = {b for span in spans for b in span}
     out, pos = [], 0
@@ -250,42 +250,3 @@ def _register(task: str) -> None:
 
 for _task in ("sentiment", "ner", "translate", "summarize", "qa", "zero_shot"):
     _register(_task)
-
-
-_VOCABS: dict[str, Any] = {}
-
-
-def explore_gguf_tokenizer(settings: Any, ref: str, text: str, conversation: list[dict]) -> dict[str, Any]:
-    """A GGUF's own tokenizer (a vocab-only Llama: no weights loaded) and its chat template."""
-    from llama_cpp import Llama
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-    from backends.model_policy import ModelRefPolicy
-
-    path = str(ModelRefPolicy.from_settings(settings).gguf(ref))
-    if path not in _VOCABS:
-        _VOCABS[path] = Llama(model_path=path, vocab_only=True, verbose=False)
-    llama = _VOCABS[path]
-    ids = llama.tokenize(text.encode(), add_bos=False, special=True)
-    pieces = [llama.detokenize([i]).decode("utf-8", errors="replace") for i in ids]
-    special = sorted({i for i in (llama.token_bos(), llama.token_eos()) if i >= 0})
-    template = llama.metadata.get("tokenizer.chat_template")
-    rendered = "(this model has no chat template)"
-    if template:
-
-        def piece(i: int) -> str:
-            return llama.detokenize([i], special=True).decode("utf-8", errors="replace") if i >= 0 else ""
-
-        fmt = Jinja2ChatFormatter(
-            template, eos_token=piece(llama.token_eos()), bos_token=piece(llama.token_bos())
-        )
-        rendered = fmt(messages=conversation).prompt
-    return {
-        "tokens": list(zip(pieces, ids, strict=False)),
-        "special_ids": special,
-        "special_tokens": [
-            llama.detokenize([i], special=True).decode("utf-8", errors="replace") for i in special
-        ],
-        "vocab_size": llama.n_vocab(),
-        "chat_template": rendered,
-    }

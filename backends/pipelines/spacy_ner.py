@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from backends.base import BackendStatus, Entity, TaskResult
-from backends.entity_spans import snap_to_words
 from backends.models import SPACY_MODEL, spacy_available
+from backends.pipelines.entity_spans import snap_to_words
 from backends.registry import register
 
 log = logging.getLogger(__name__)
