@@ -66,8 +66,9 @@ class Deps:
         ``choice`` (a key of ``backends.pipelines.task_choices``), else the best available one
         (models fine-tuned here > HF cache > spaCy > the shipped LLM). Cached per entry; the
         best one is chosen once per run (the picker re-scans, so new fine-tunes show there)."""
-        from backends.pipelines import task_choices
+        from backends.pipelines import canonical, task_choices
 
+        task = canonical(task)  # the table's name, also for an alias ("summarization")
         with self._lock:  # fast path: no catalog scan per request
             if ("task", task, choice) in self._cache:
                 return self._cache[("task", task, choice)]
@@ -197,7 +198,13 @@ def _pipelines_tab(deps: Deps) -> None:
         "tokenize": lambda key, text: tasks.explore_tokenizer(s, key, text),
         "tokenizer_sources": lambda: tasks.tokenizer_sources(s),
     }
-    pipelines.build(lambda task: tasks.task_choices(s, task), deps.task, s.max_input_chars, hood)
+    pipelines.build(
+        lambda task: tasks.task_choices(s, task),
+        deps.task,
+        s.max_input_chars,
+        hood,
+        tasks=tasks.TASKS.values(),
+    )
 
 
 def _finetune_tab(deps: Deps) -> None:

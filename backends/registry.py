@@ -2,22 +2,29 @@
 
 Each kind ("chat", "embedder", ...) has its own table. A factory may also have a
 ``status(settings)`` function registered beside it that says whether it can work,
-*without* loading a model (used by the Status tab and ``/healthz``).
+*without* loading a model (used by the Status tab and ``/healthz``), and a
+``choices(settings)`` function, the entries it offers in a model picker (the Pipelines tab:
+``backends.pipelines.task_choices``), so a new backend needs no second edit to be offered.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from backends.base import BackendStatus
 
+log = logging.getLogger(__name__)
+
 Factory = Callable[..., Any]
 StatusFn = Callable[[Any], BackendStatus]
+ChoicesFn = Callable[[Any], list[Any]]
 
 _FACTORIES: dict[str, dict[str, Factory]] = {}
 _STATUS: dict[str, dict[str, StatusFn]] = {}
+_CHOICES: dict[str, dict[str, ChoicesFn]] = {}
 
 # Modules that register backends. Importing them is cheap: heavy imports are inside factories.
 BACKEND_MODULES = (
@@ -39,11 +46,15 @@ class UnknownBackend(KeyError):
         return str(self.args[0])
 
 
-def register(kind: str, name: str, *, status: StatusFn | None = None) -> Callable[[Factory], Factory]:
+def register(
+    kind: str, name: str, *, status: StatusFn | None = None, choices: ChoicesFn | None = None
+) -> Callable[[Factory], Factory]:
     def deco(factory: Factory) -> Factory:
         _FACTORIES.setdefault(kind, {})[name] = factory
         if status is not None:
             _STATUS.setdefault(kind, {})[name] = status
+        if choices is not None:
+            _CHOICES.setdefault(kind, {})[name] = choices
         return factory
 
     return deco
@@ -80,6 +91,19 @@ def status(kind: str, name: str, settings: Any) -> BackendStatus:
         return fn(settings)
     except Exception as exc:  # a status probe must never take the page down
         return BackendStatus(kind, name, False, f"status check failed: {exc}")
+
+
+def choices(kind: str, settings: Any) -> list[Any]:
+    """The picker entries every backend of ``kind`` offers (in name order; a backend whose
+    listing fails is left out, with a warning in the log)."""
+    load_all()
+    out: list[Any] = []
+    for name, fn in sorted(_CHOICES.get(kind, {}).items()):
+        try:
+            out += fn(settings)
+        except Exception:  # one backend's broken listing must not empty the picker
+            log.warning("listing the %s choices of %s failed", kind, name, exc_info=True)
+    return out
 
 
 def all_status(settings: Any) -> list[BackendStatus]:

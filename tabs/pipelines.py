@@ -1,4 +1,5 @@
-"""Pipelines tab: one sub-tab per task, each with examples, a model picker, batch mode.
+"""Pipelines tab: one sub-tab per task of the task table, each with examples, a model picker,
+batch mode.
 
 ``build`` only wires components; the logic is in :mod:`tabs.pipelines_logic`. Backends come
 in as callables: ``choices(task)`` lists the picker entries (objects with key, label,
@@ -21,37 +22,8 @@ from tabs import pipelines_hood
 from tabs import pipelines_logic as L
 
 Choices = Callable[[str], Sequence[Any]]
+# language names of the target codes a translator offers (``TaskChoice.targets``)
 LANG_NAMES = {"de": "German", "fr": "French", "es": "Spanish", "it": "Italian"}
-EXAMPLES = {
-    "sentiment": [
-        "I loved this film: warm, funny and beautifully shot.",
-        "A dull, lifeless script and wooden acting.",
-    ],
-    "ner": [
-        "Angela Merkel met Tim Cook at Apple's offices in Cupertino last Tuesday.",
-        "The European Union fined Google in Brussels.",
-    ],
-    "translate": [
-        "The weather is nice today. Let's go for a walk in the park.",
-        "Where is the train station?",
-    ],
-    "summarize": [
-        "The city council met on Monday to discuss the new park. After three hours of debate, members "
-        "voted to approve the plan, which adds a playground, a pond and 200 trees by next summer."
-    ],
-    "qa": ["Who wrote the report?"],
-    "zero_shot": ["The striker scored twice in the cup final."],
-    "fill_mask": ["Paris is the [MASK] of France."],
-}
-TITLES = [
-    ("sentiment", "Sentiment"),
-    ("ner", "Named entities"),
-    ("translate", "Translation"),
-    ("summarize", "Summarization"),
-    ("qa", "Question answering"),
-    ("zero_shot", "Zero-shot"),
-    ("fill_mask", "Fill-mask"),
-]
 
 
 def answered_by(backend: Callable[[str, str], Any], task: str, key: str) -> str:
@@ -154,7 +126,12 @@ def build(
     backend: Callable[[str, str], Any],
     max_chars: int,
     hood: dict[str, Callable[..., Any]] | None = None,
+    *,
+    tasks: Sequence[Any],
 ) -> gr.Blocks:
+    """``tasks``: the task table's entries (``name``, ``title``, ``output``, ``examples``), one
+    sub-tab each, in that order."""
+
     def ask(task: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)  # keeps the parameter names for the API page
         def call(*args: Any) -> Any:
@@ -202,8 +179,9 @@ def build(
             "answer each task on this machine, best quality first."
         )
         with gr.Tabs():
-            for task, title in TITLES:
-                with gr.Tab(title, id=f"pipe-{task}", elem_id=f"pipe-{task}"):
+            for spec in tasks:
+                task = spec.name
+                with gr.Tab(spec.title, id=f"pipe-{task}", elem_id=f"pipe-{task}"):
                     _dd, key, enabled = _picker(task, choices)
                     if task == "sentiment":
                         text = gr.Textbox(label="Text", lines=3, interactive=enabled)
@@ -270,11 +248,9 @@ def build(
                             enabled,
                         )
                     else:
-                        pipelines_hood.simple_task(
-                            task, key, enabled, backend, max_chars, io, _batch, EXAMPLES
-                        )
+                        pipelines_hood.simple_task(spec, key, enabled, backend, max_chars, io, _batch)
                         continue
-                    gr.Examples([[e] for e in EXAMPLES[task]], [text])
+                    gr.Examples([[e] for e in spec.examples], [text])
             with gr.Tab("Under the hood", id="pipe-hood", elem_id="pipe-hood"):
                 pipelines_hood.build(hood or {}, choices)
     return blocks

@@ -15,16 +15,18 @@ SAMPLE_CONTEXT = "The annual report was written by Maria Lopez, the chief financ
 
 
 def simple_task(
-    task: str,
+    spec: Any,
     key: gr.State,
     enabled: bool,
     backend: Callable[[str, str], Any],
     max_chars: int,
     io: Callable[..., Any],
     batch: Callable[..., Any],
-    examples: dict[str, list[str]],
 ) -> None:
-    """Wire one of summarize / qa / zero_shot / fill_mask (``io`` and ``batch`` from pipelines.build)."""
+    """Wire one of summarize / qa / zero_shot / fill_mask, or a task the table added without a
+    view of its own: text in, its output kind ("labels", "entities", "text") picks the view.
+    ``spec`` is the task's table entry; ``io`` and ``batch`` come from pipelines.build."""
+    task = spec.name
     if task == "summarize":
         text = gr.Textbox(label="Text", lines=6, interactive=enabled)
         out = gr.Textbox(label="Summary", lines=3, render=False)
@@ -77,7 +79,7 @@ def simple_task(
             max_chars,
             enabled,
         )
-    else:  # fill_mask
+    elif task == "fill_mask":
         text = gr.Textbox(label="Text with one [MASK]", interactive=enabled)
         out = gr.Label(label="Top tokens", render=False)
 
@@ -89,7 +91,26 @@ def simple_task(
 
         io(task, text, out, key, fill)
         batch(task, lambda k: backend("fill_mask", k).run, key, [], max_chars, enabled)
-    gr.Examples([[e] for e in examples[task]], [text])
+    else:  # a task the table added without a view of its own: text in, shown by output kind
+        text = gr.Textbox(label="Text", lines=3, interactive=enabled)
+
+        def run(t: str, k: str) -> Any:
+            t = L.check_text(t, max_chars)
+            return L.task_value(spec.output, t, backend(task, k).run([t])[0])
+
+        io(task, text, output_view(spec.output), key, run)
+        batch(task, lambda k: backend(task, k).run, key, [], max_chars, enabled)
+    if spec.examples:
+        gr.Examples([[e] for e in spec.examples], [text])
+
+
+def output_view(output: str) -> Any:
+    """The component that shows a result of output kind ``output`` (rendered by ``io``)."""
+    if output == "labels":
+        return gr.Label(label="Labels", render=False)
+    if output == "entities":
+        return gr.HighlightedText(label="Entities", combine_adjacent=False, show_legend=True, render=False)
+    return gr.Textbox(label="Output", lines=3, render=False)
 
 
 def steps_markdown(steps: dict[str, Any]) -> str:

@@ -59,6 +59,13 @@ def highlight_value(text: str, result: TaskResult) -> dict[str, Any]:
     return {"text": text, "entities": ents}
 
 
+def task_value(output: str, text: str, result: TaskResult) -> Any:
+    """The value of a result for the view of its output kind ("labels", "entities", "text")."""
+    if output == "labels":
+        return label_value(result)
+    return highlight_value(text, result) if output == "entities" else result.text
+
+
 ENTITY_HEADERS = ["entity", "type", "score", "start", "end"]
 
 

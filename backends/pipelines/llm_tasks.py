@@ -19,17 +19,20 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends.base import BackendStatus, Entity, TaskResult
 from backends.llama_cpp import LlamaRuntime
-from backends.models import QWEN
+from backends.models import QWEN, SHIPPED_GGUFS
 from backends.pipelines.entity_spans import snap_to_words, words
+from backends.pipelines.tasks import LANGUAGES, TASKS, TaskChoice, tasks_for
 from backends.registry import register
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 log = logging.getLogger(__name__)
 
-LANGUAGES = {"de": "German", "fr": "French", "es": "Spanish", "it": "Italian"}
 SENTIMENT_LABELS = {"POSITIVE": "positive", "NEGATIVE": "negative"}
 NER_TYPES = ("PER", "ORG", "LOC", "MISC")
 NER_SCHEMA = {
@@ -229,24 +232,42 @@ class LLMTask:
         return TaskResult(text=text, backend=self.name)
 
 
-def _status_for(task: str):
-    def status(settings: Any) -> BackendStatus:
-        if QWEN.installed():
-            return BackendStatus(
-                f"task:{task}", "llm", True, f"{QWEN.name} as a task engine (loads on first use)"
-            )
-        return BackendStatus(f"task:{task}", "llm", False, "the Qwen GGUF part packages are not installed")
+LLM_TRANSLATION_NOTE = (
+    "**Quality note:** the offline translator is {title}, a *general* 0.5B chat/coding LLM, not "
+    "a translation model: chrF 0.28 en->de on newstest2013 (a dedicated model scores far higher; "
+    "see BENCHMARKS.md). Check anything that matters. With the Hugging Face Hub online, the picker "
+    "offers the dedicated translation models {hub}."
+)
+RANK = 30  # after models fine-tuned here, the HF cache and spaCy
 
-    return status
+
+def llm_choices(settings: Settings, task: str) -> list[TaskChoice]:
+    """The table's GGUF for ``task`` as a task engine (translation: labelled as the general
+    LLM it is, with a quality note)."""
+    model = SHIPPED_GGUFS[TASKS[task].defaults["llm"]]
+    ok = model.installed()
+    label, note = f"{model.name} (LLM as a task engine)", ""
+    if task == "translate":
+        label = f"{model.name} (LLM as a task engine: a general 0.5B LLM, not a translation model)"
+        hub_ids = " and ".join(p.split("=", 1)[1] for p in TASKS["translate"].defaults["hf"].split(","))
+        note = LLM_TRANSLATION_NOTE.format(title=model.title.split(" (")[0], hub=hub_ids)
+    reason = "" if ok else f"the {model.title.split(' (')[0]} GGUF part packages are not installed"
+    targets = tuple(LANGUAGES) if task == "translate" else ()
+    return [TaskChoice(f"llm:{model.name}", label, "llm", model.name, ok, reason, targets, note, RANK)]
 
 
 def _register(task: str) -> None:
-    @register(f"task:{task}", "llm", status=_status_for(task))
+    def status(settings: Settings) -> BackendStatus:
+        entry = llm_choices(settings, task)[0]
+        detail = f"{entry.ref} as a task engine (loads on first use)" if entry.available else entry.reason
+        return BackendStatus(TASKS[task].kind, "llm", entry.available, detail)
+
+    @register(TASKS[task].kind, "llm", status=status, choices=lambda settings: llm_choices(settings, task))
     def _factory(
-        settings: Any, runtime: LlamaRuntime | None = None, model: str | None = None, **deps: Any
+        settings: Settings, runtime: LlamaRuntime | None = None, model: str | None = None, **deps: Any
     ) -> LLMTask:
-        return LLMTask(task, runtime or LlamaRuntime(settings), model or QWEN.name)
+        return LLMTask(task, runtime or LlamaRuntime(settings), model or TASKS[task].defaults["llm"])
 
 
-for _task in ("sentiment", "ner", "translate", "summarize", "qa", "zero_shot"):
+for _task in tasks_for("llm"):
     _register(_task)

