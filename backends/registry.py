@@ -1,44 +1,42 @@
 """Backends by name: plain dicts of name -> factory(settings), filled by a decorator.
 
-Each kind ("chat", "embedder", ...) has its own table. A factory may also have a
-``status(settings)`` function registered beside it that says whether it can work,
-*without* loading a model (used by the Status tab and ``/healthz``), and a
-``choices(settings)`` function, the entries it offers in a model picker (the Pipelines tab:
-``backends.pipelines.task_choices``), so a new backend needs no second edit to be offered.
+Each kind ("chat", "embedder", "task:ner", ...) has its own table. Beside a factory, a backend
+may register ``status(settings)``, which says whether it can work *without* loading a model
+(the Status tab, ``/healthz``), and ``choices(settings)``, the entries it offers in a model
+picker (the Pipelines tab: ``backends.pipelines.task_choices``).
+
+Nobody keeps a list of backend modules: :func:`load_all` imports every module of the
+``backends`` package and its sub-packages once, and the ones that call :func:`register` are
+in the tables. A new backend is one new module. Importing stays cheap because backend modules
+import their heavy libraries (torch, transformers, llama_cpp, chromadb ...) inside the
+factories (``tests/unit/test_registry_discovery.py`` checks both).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import pkgutil
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends.base import BackendStatus
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 log = logging.getLogger(__name__)
 
 Factory = Callable[..., Any]
-StatusFn = Callable[[Any], BackendStatus]
-ChoicesFn = Callable[[Any], list[Any]]
+StatusFn = Callable[["Settings"], BackendStatus]
+ChoicesFn = Callable[["Settings"], list[Any]]
 
 _FACTORIES: dict[str, dict[str, Factory]] = {}
 _STATUS: dict[str, dict[str, StatusFn]] = {}
 _CHOICES: dict[str, dict[str, ChoicesFn]] = {}
-
-# Modules that register backends. Importing them is cheap: heavy imports are inside factories.
-BACKEND_MODULES = (
-    "backends.fakes",
-    "backends.llama_cpp",
-    "backends.embeddings",
-    "backends.openai_chat",
-    "backends.rag",
-    "backends.pipelines.hf",
-    "backends.pipelines.spacy_ner",
-    "backends.pipelines.llm_tasks",
-    "backends.finetune",
-    "backends.finetune.lora_jobs",
-)
+_LOADED: set[str] = set()  # packages already walked
+_LOAD_LOCK = threading.RLock()
 
 
 class UnknownBackend(KeyError):
@@ -60,9 +58,28 @@ def register(
     return deco
 
 
-def load_all() -> None:
-    for module in BACKEND_MODULES:
-        importlib.import_module(module)
+def load_all(package: str = "backends") -> None:
+    """Import every module of ``package`` and its sub-packages, once (later calls return at
+    once). A module whose third-party import is missing is skipped with a warning, so one
+    missing optional library never takes the other backends down."""
+    if package in _LOADED:
+        return
+    with _LOAD_LOCK:
+        if package in _LOADED:
+            return
+        root = importlib.import_module(package)
+        for info in pkgutil.walk_packages(root.__path__, f"{package}.", onerror=_skip):
+            try:
+                importlib.import_module(info.name)
+            except ModuleNotFoundError as exc:
+                if (exc.name or "").split(".")[0] == package:
+                    raise  # our own import is broken: a bug, not a missing library
+                log.warning("backend module %s skipped: %s", info.name, exc)
+        _LOADED.add(package)
+
+
+def _skip(name: str) -> None:
+    log.warning("backend package %s could not be imported", name)
 
 
 def names(kind: str) -> list[str]:
@@ -70,7 +87,7 @@ def names(kind: str) -> list[str]:
     return sorted(_FACTORIES.get(kind, {}))
 
 
-def create(kind: str, name: str, settings: Any, **deps: Any) -> Any:
+def create(kind: str, name: str, settings: Settings, **deps: Any) -> Any:
     """Build backend ``name`` of ``kind``. ``deps`` are shared objects from the composition
     root (e.g. ``runtime=`` the one LlamaRuntime); a factory takes the ones it needs."""
     load_all()
@@ -81,7 +98,7 @@ def create(kind: str, name: str, settings: Any, **deps: Any) -> Any:
     return table[name](settings, **deps)
 
 
-def status(kind: str, name: str, settings: Any) -> BackendStatus:
+def status(kind: str, name: str, settings: Settings) -> BackendStatus:
     load_all()
     fn = _STATUS.get(kind, {}).get(name)
     if fn is None:
@@ -93,7 +110,7 @@ def status(kind: str, name: str, settings: Any) -> BackendStatus:
         return BackendStatus(kind, name, False, f"status check failed: {exc}")
 
 
-def choices(kind: str, settings: Any) -> list[Any]:
+def choices(kind: str, settings: Settings) -> list[Any]:
     """The picker entries every backend of ``kind`` offers (in name order; a backend whose
     listing fails is left out, with a warning in the log)."""
     load_all()
@@ -106,7 +123,7 @@ def choices(kind: str, settings: Any) -> list[Any]:
     return out
 
 
-def all_status(settings: Any) -> list[BackendStatus]:
+def all_status(settings: Settings) -> list[BackendStatus]:
     load_all()
     out = []
     for kind in sorted(_FACTORIES):
