@@ -20,12 +20,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends.base import BackendError, BackendStatus
 from backends.finetune.config import FinetuneConfig, Progress, TrainResult, resolve_base
 from backends.finetune.data import DataError, LabelledData, check_trainable, load, split
 from backends.registry import register
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -286,7 +289,7 @@ class FinetuneJobs:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _status(settings: Any) -> BackendStatus:
+def _status(settings: Settings) -> BackendStatus:
     missing = [m for m in ("torch", "transformers", "seqeval") if importlib.util.find_spec(m) is None]
     if missing:
         return BackendStatus("finetune", "trainer", False, f"missing packages: {', '.join(missing)}")
@@ -296,7 +299,7 @@ def _status(settings: Any) -> BackendStatus:
 
 
 @register("finetune", "trainer", status=_status)
-def _factory(settings: Any, **_: Any) -> FinetuneJobs:
+def _factory(settings: Settings, **_: Any) -> FinetuneJobs:
     from backends.model_policy import ModelRefPolicy
 
     return FinetuneJobs(

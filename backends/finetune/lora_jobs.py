@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends import gguf_export as gx
 from backends.base import BackendStatus
@@ -38,6 +38,9 @@ from backends.finetune.lora_train import (
     write_card,
 )
 from backends.registry import register
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +249,7 @@ def _metrics(prog: LoraProgress, train: Encoded, cfg: LoraConfig) -> dict[str, A
     }
 
 
-def _status(settings: Any) -> BackendStatus:
+def _status(settings: Settings) -> BackendStatus:
     import importlib.util
 
     missing = [
@@ -264,7 +267,7 @@ def _status(settings: Any) -> BackendStatus:
 
 
 @register("finetune", "lora", status=_status)
-def _factory(settings: Any, trainer: FinetuneJobs | None = None, **_: Any) -> LoraLab:
+def _factory(settings: Settings, trainer: FinetuneJobs | None = None, **_: Any) -> LoraLab:
     """``trainer``: the app's fine-tuning worker, so LoRA and encoder jobs queue together."""
     from backends.registry import create
 

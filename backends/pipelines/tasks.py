@@ -15,10 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from backends import registry
 from backends.models import QWEN, SPACY_MODEL
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 OUTPUTS = ("labels", "entities", "text")
 LANGUAGES = {"de": "German", "fr": "French", "es": "Spanish", "it": "Italian"}
@@ -148,7 +151,7 @@ class TaskChoice:
     rank: int = 50  # picker order, lower first: fine-tuned here 0, local library models 10-40, downloads 90
 
 
-def task_choices(settings: Any, task: str) -> list[TaskChoice]:
+def task_choices(settings: Settings, task: str) -> list[TaskChoice]:
     """Every backend that could serve ``task``, best quality first, with why not if not."""
     spec = TASKS[canonical(task)]
     entries = registry.choices(spec.kind, settings)

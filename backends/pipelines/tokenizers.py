@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends.model_policy import ModelRefPolicy
 from backends.models import QWEN, SMOLLM2, resolve_embedder, resolve_hf_model
 from backends.pipelines.hf import discover_trained
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +24,7 @@ SAMPLE_CONVERSATION = [
 ]
 
 
-def tokenizer_sources(settings: Any) -> list[tuple[str, str]]:
+def tokenizer_sources(settings: Settings) -> list[tuple[str, str]]:
     """(label, key) of the tokenizers to explore: shipped models, then models fine-tuned here."""
     out = []
     try:
@@ -64,7 +67,7 @@ def explore_hf_tokenizer(ref: str | Path, text: str, *, offline: bool) -> dict[s
     }
 
 
-def explore_tokenizer(settings: Any, key: str, text: str) -> dict[str, Any]:
+def explore_tokenizer(settings: Settings, key: str, text: str) -> dict[str, Any]:
     """Tokens with ids, special tokens, count and a rendered chat template for ``key``
     ("hf:<folder or Hub id>", "gguf:<shipped name or path>", or a bare folder / Hub id)."""
     if key.startswith("gguf:"):
@@ -78,7 +81,9 @@ def explore_tokenizer(settings: Any, key: str, text: str) -> dict[str, Any]:
 _VOCABS: dict[str, Any] = {}
 
 
-def explore_gguf_tokenizer(settings: Any, ref: str, text: str, conversation: list[dict]) -> dict[str, Any]:
+def explore_gguf_tokenizer(
+    settings: Settings, ref: str, text: str, conversation: list[dict]
+) -> dict[str, Any]:
     """A GGUF's own tokenizer (a vocab-only Llama: no weights loaded) and its chat template."""
     from llama_cpp import Llama
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter

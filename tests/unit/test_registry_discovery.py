@@ -91,3 +91,19 @@ def test_every_module_that_registers_is_imported_and_nothing_heavy_is():
 
 def test_no_hand_kept_module_list():
     assert not hasattr(registry, "BACKEND_MODULES")
+
+
+def test_factories_of_the_pipelines_and_finetune_packages_take_typed_settings():
+    """``settings: Settings``, not ``Any``: a field that does not exist is a type error, not a
+    setting silently ignored (issue 12)."""
+    untyped = []
+    for folder in ("backends/pipelines", "backends/finetune"):
+        for path in (ROOT / folder).glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    for arg in node.args.args:
+                        if arg.arg == "settings" and (
+                            arg.annotation is None or ast.unparse(arg.annotation) != "Settings"
+                        ):
+                            untyped.append(f"{path.name}:{node.lineno} {node.name}")
+    assert not untyped, untyped
