@@ -25,25 +25,32 @@ SAMPLE_CONVERSATION = [
 
 
 def tokenizer_sources(settings: Settings) -> list[tuple[str, str]]:
-    """(label, key) of the tokenizers to explore: shipped models, then models fine-tuned here."""
+    """(label, key) of the tokenizers to explore: shipped models, then models fine-tuned here.
+    Keys are names, never paths (the dropdown's values reach the browser, also in public mode):
+    ``embedder:`` the configured embedder, ``gguf:<shipped name>``, ``trained:<folder name>``."""
     out = []
     try:
-        out.append(
-            (
-                "all-MiniLM-L6-v2 (shipped embedder, WordPiece)",
-                f"hf:{resolve_embedder(settings.embedder, offline=True)}",
-            )
-        )
+        folder = resolve_embedder(settings.embedder, offline=True)
+        name = Path(settings.embedder).name if settings.embedder else "all-MiniLM-L6-v2"
+        out.append((f"{name} ({'the' if settings.embedder else 'shipped'} embedder)", "embedder:"))
+        log.debug("embedder tokenizer at %s", folder)
     except Exception as exc:  # not installed: simply not offered
         log.info("no embedder tokenizer: %s", exc)
     for m in (QWEN, SMOLLM2):
         if m.installed():
             out.append((f"{m.title} (GGUF, BPE)", f"gguf:{m.name}"))
     out += [
-        (f"{folder.name} (fine-tuned here)", f"hf:{folder}")
+        (f"{folder.name} (fine-tuned here)", f"trained:{folder.name}")
         for _t, folder, _m in discover_trained(settings.data_dir)
     ]
     return out
+
+
+def _trained_folder(settings: Settings, name: str) -> Path:
+    for _t, folder, _m in discover_trained(settings.data_dir):
+        if folder.name == name:
+            return folder
+    raise ValueError(f"No model fine-tuned here is called {name!r}: refresh the picker.")
 
 
 def explore_hf_tokenizer(ref: str | Path, text: str, *, offline: bool) -> dict[str, Any]:
@@ -68,13 +75,18 @@ def explore_hf_tokenizer(ref: str | Path, text: str, *, offline: bool) -> dict[s
 
 
 def explore_tokenizer(settings: Settings, key: str, text: str) -> dict[str, Any]:
-    """Tokens with ids, special tokens, count and a rendered chat template for ``key``
-    ("hf:<folder or Hub id>", "gguf:<shipped name or path>", or a bare folder / Hub id)."""
+    """Tokens with ids, special tokens, count and a rendered chat template for ``key``: one of
+    :func:`tokenizer_sources`' keys, or (typed) "hf:<folder or Hub id>", "gguf:<name or path>", or a
+    bare folder / Hub id — typed refs go through the model policy (public mode: names only)."""
     if key.startswith("gguf:"):
         return explore_gguf_tokenizer(settings, key[5:], text, SAMPLE_CONVERSATION)
+    if key == "embedder:":
+        folder = resolve_embedder(settings.embedder, offline=True)
+        return explore_hf_tokenizer(Path(folder), text, offline=True)
+    if key.startswith("trained:"):
+        return explore_hf_tokenizer(_trained_folder(settings, key[8:]), text, offline=True)
     policy = ModelRefPolicy.from_settings(settings)
-    offered = [k.removeprefix("hf:") for _label, k in tokenizer_sources(settings)] if policy.public else []
-    folder = policy.hf_model(key.removeprefix("hf:"), offered)
+    folder = policy.hf_model(key.removeprefix("hf:"))
     return explore_hf_tokenizer(folder, text, offline=settings.hf_hub_offline)
 
 

@@ -90,6 +90,17 @@ def test_model_picker_offers_names_only(public_app):
     ]
     values = [v for p in pickers for _label, v in p.choices]
     assert values and all("/" not in v for v in values), values  # no paths, no symlink out of the dir
+    tokenizers = [
+        b for b in demo.blocks.values() if type(b).__name__ == "Dropdown" and b.label == "Tokenizer"
+    ]
+    keys = [v for t in tokenizers for _label, v in t.choices]
+    assert "embedder:" in keys and all("/" not in k for k in keys), keys  # the explorer's picker too
+
+
+def test_tokenizer_explorer_explores_what_its_picker_offers(public_app):
+    _demo, client, _root, _policy = public_app
+    head, tokens, _template = client.predict("embedder:", "Hello tokenizer world", api_name="/tokenize")
+    assert "tokens" in head and any(t["token"] == "token" for t in tokens), (head, tokens)
 
 
 def test_tokenizer_explorer_answers_every_probe_alike(public_app):
