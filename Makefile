@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 # Never a CUDA torch: requirements pin torch==2.13.0, which pip finds on this disk.
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test setup setup-dev models chromium lint bench clean
+.PHONY: run test setup setup-dev models chromium lint bench clean flightai
 
 run: setup models
 	$(PY) app.py
@@ -47,3 +47,8 @@ lint: setup-dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/browser/artifacts
+
+# The model lab's proof case: LoRA the shipped Qwen on bench/flightai/, export models/flightai-qwen-q8_0.gguf
+# (~60-70 min on 2 free cores; then pick it in Chat + tools, or WB_LOCAL_MODEL=models/flightai-qwen-q8_0.gguf).
+flightai: setup models
+	sh bench/train_flightai.sh

@@ -54,6 +54,7 @@ def cmd_lora(args: argparse.Namespace) -> int:
         seed=args.seed,
         eval_points=args.eval_points,
         stop_after_minutes=args.stop_after,
+        stop_at_step=args.stop_at_step,
     )
     req = LoraRequest(args.file, args.name, cfg, args.val, args.val_fraction, args.system or "")
     s = lab.start(req)
@@ -113,6 +114,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--eval-points", type=int, default=4, help="validation losses during training")
     p.add_argument("--stop-after", type=float, default=0.0, help="minutes; then stop early and save")
+    p.add_argument(
+        "--stop-at-step",
+        type=int,
+        default=0,
+        help="stop after this step and save (the schedule still spans the run)",
+    )
     p.add_argument("--export", default="", help="after training: F16 GGUF plus these types, e.g. Q4_K_M,Q8_0")
     p.set_defaults(fn=cmd_lora)
     q = sub.add_parser("quantize", help="quantize an F16/F32/Q8_0 GGUF into the models dir")

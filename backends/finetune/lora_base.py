@@ -38,6 +38,9 @@ class LoraConfig:
     eval_points: int = 4
     max_minutes: float = 0.0  # > 0: refuse a job estimated to take longer
     stop_after_minutes: float = 0.0  # > 0: end training early after this long, then save
+    stop_at_step: int = (
+        0  # > 0: end training after this step (the LR schedule still spans the run), then save
+    )
     prefix_cache: bool = True  # reuse the shared system/tools prefix (backends/finetune/lora_prefix.py)
     prefix_refresh: int = 8  # steps between recomputing that prefix cache
 

@@ -149,12 +149,14 @@ def train_loop(
         if stop is not None and stop.is_set():
             prog.message = "cancelled"
             return prog
-        if config.stop_after_minutes > 0 and time.monotonic() - t_start > config.stop_after_minutes * 60:
+        late = config.stop_after_minutes > 0 and time.monotonic() - t_start > config.stop_after_minutes * 60
+        if late or 0 < config.stop_at_step < step:
             if dev and step - 1 not in evals:
                 prog.history.append(
                     {"step": step - 1, "eval_loss": mean_loss(model, dev, prefix=config.prefix_cache)}
                 )
-            prog.message = f"stopped early after {config.stop_after_minutes:g} min at step {step - 1}/{total}"
+            why = f"after {config.stop_after_minutes:g} min" if late else "as asked"
+            prog.message = f"stopped early {why} at step {step - 1}/{total}"
             return prog
         t0 = time.perf_counter()
         loss_sum = 0.0

@@ -88,3 +88,34 @@ def test_lora_learns_as_well_with_the_prefix_cache():
     _, cached = _trained_loss(True)
     assert full < before * 0.9 and cached < before * 0.9
     assert cached == pytest.approx(full, rel=0.02)
+
+
+def test_stop_at_step_ends_a_run_early_on_the_full_runs_schedule():
+    """``stop_at_step`` (the FlightAI rebuild's STOP_AT) trains exactly the first steps of the
+    scheduled run: the same weights as a run cut there, not a shorter run with its own schedule."""
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
+
+    def trained(**kw):
+        torch.manual_seed(0)
+        lora = LoraConfig(rank=4, alpha=8, dropout=0.0, target_modules=("q_proj",))
+        model = wrap_lora(LlamaForCausalLM(cfg), lora)
+        prog = train_loop(model, rows(), [], LoraConfig(learning_rate=3e-2, prefix_cache=False, **kw))
+        state = {k: v.clone() for k, v in model.state_dict().items() if "lora_" in k}
+        return prog, state
+
+    stopped, w_stop = trained(max_steps=12, stop_at_step=5)
+    assert stopped.step == 5 and stopped.total == 12 and "at step 5/12" in stopped.message
+    shorter, w_short = trained(max_steps=5)
+    assert shorter.step == 5 and shorter.total == 5
+    assert any(not torch.equal(w_stop[k], w_short[k]) for k in w_stop), "a 5-step schedule differs"
