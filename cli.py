@@ -48,7 +48,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from backends.rag_eval import evaluate, load_questions, save_report, summary_table
+    from backends.rag import evaluate, load_questions, save_report, summary_table
 
     path = Path(args.file)
     if not path.is_file():

@@ -23,9 +23,9 @@ _STATUS: dict[str, dict[str, StatusFn]] = {}
 BACKEND_MODULES = (
     "backends.fakes",
     "backends.llama_cpp",
-    "backends.embeddings",
+    "backends.rag.embeddings",
     "backends.openai_chat",
-    "backends.rag",
+    "backends.rag.engine",
     "backends.hf_pipelines",
     "backends.spacy_ner",
     "backends.llm_tasks",

@@ -14,11 +14,11 @@ import pytest
 from backends.base import Message, Passage
 from backends.fakes import FakeChat, FakeEmbedder
 from backends.rag import RagConfig, RagEngine
-from backends.rag_eval import EvalQuestion, evaluate, keyword_mrr, keyword_ndcg, load_questions, save_report
-from backends.rag_ingest import ChunkConfig, discover, load_text, split_document
-from backends.rag_prompt import FENCE, answer_messages, clean_condensed, quote
-from backends.rag_retrieval import BM25Index, mmr, pca_2d, rrf, tokenize
-from backends.rag_store import collection_name
+from backends.rag.eval import EvalQuestion, evaluate, keyword_mrr, keyword_ndcg, load_questions, save_report
+from backends.rag.ingest import ChunkConfig, discover, load_text, split_document
+from backends.rag.prompt import FENCE, answer_messages, clean_condensed, quote
+from backends.rag.retrieval import BM25Index, mmr, pca_2d, rrf, tokenize
+from backends.rag.store import collection_name
 
 ROOT = Path(__file__).resolve().parents[2]
 KB = ROOT / "knowledge-base"

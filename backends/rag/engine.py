@@ -3,7 +3,7 @@
 :class:`RagEngine` is a :class:`~backends.base.Retriever` (``retrieve(query, k=...)``),
 registered as kind "rag", name "chroma". Retrieval = Chroma vector search + BM25, fused
 with reciprocal rank fusion, optionally diversified with MMR. Answers stream from the chat
-backend with the retrieved chunks quoted as data (``backends/rag_prompt.py``).
+backend with the retrieved chunks quoted as data (``backends/rag/prompt.py``).
 
 Sync is incremental by content hash (``sync``): only added, changed and deleted files touch
 the store, so an unchanged knowledge base re-syncs in milliseconds. It runs on first use.
@@ -21,40 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from backends import rag_prompt
 from backends.base import BackendError, BackendStatus, GenParams, Message, Passage
-from backends.rag_ingest import SUFFIXES, ChunkConfig, discover
-from backends.rag_retrieval import BM25Index, mmr, pca_2d, rrf
-from backends.rag_sync import Progress, SyncReport, sync_files
+from backends.rag import prompt as rag_prompt
+from backends.rag.config import RagConfig
+from backends.rag.index import ChunkIndex
+from backends.rag.ingest import SUFFIXES, discover
+from backends.rag.retrieval import mmr, pca_2d, rrf
+from backends.rag.sync import Progress, SyncReport, sync_files
 from backends.registry import create, register
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RagConfig", "RagEngine", "SearchResult", "SyncReport"]
-
-
-@dataclass(frozen=True)
-class RagConfig:
-    chunk: ChunkConfig = ChunkConfig()
-    k: int = 10
-    candidates: int = 40  # per stage, before fusion
-    hybrid: bool = True  # False = vector search only (the course baseline)
-    mmr: bool = False
-    mmr_lambda: float = 0.7
-    # Fusion and BM25 field weighting, chosen on knowledge-base/ only (BENCHMARKS.md, RAG):
-    rrf_k: int = 20  # RRF's k (the textbook 60 flattens the top ranks)
-    rrf_weights: tuple[float, float] = (1.0, 1.0)  # (vector, BM25) weight of each ranking in RRF
-    bm25_heading_boost: int = 2  # BM25 counts a chunk's context line (title > section) this often
-    collection_suffix: str = ""
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> RagConfig:
-        """Optional ``rag_*`` settings (WB_RAG_CHUNK_SIZE ...) override the defaults."""
-        chunk = ChunkConfig(
-            chunk_size=int(getattr(settings, "rag_chunk_size", None) or ChunkConfig.chunk_size),
-            chunk_overlap=int(getattr(settings, "rag_chunk_overlap", None) or ChunkConfig.chunk_overlap),
-        )
-        return cls(chunk=chunk, k=int(getattr(settings, "rag_k", None) or cls.k))
+__all__ = ["RagEngine", "SearchResult"]
 
 
 @dataclass
@@ -63,16 +41,6 @@ class SearchResult:
     passages: list[Passage]
     stages: dict[str, list[dict[str, Any]]]
     query_vec: list[float]
-
-
-@dataclass
-class _Index:
-    ids: list[str]
-    texts: list[str]
-    metas: list[dict]
-    vecs: np.ndarray
-    pos: dict[str, int]
-    bm25: BM25Index
 
 
 class RagEngine:
@@ -89,7 +57,7 @@ class RagEngine:
         self._embedder_fn = embedder
         self._chat_fn = chat
         self._store: Any = None
-        self._index: _Index | None = None
+        self._index: ChunkIndex | None = None
         self._synced = False
         self._lock = threading.RLock()
 
@@ -102,7 +70,7 @@ class RagEngine:
     def store(self) -> Any:
         with self._lock:
             if self._store is None:
-                from backends.rag_store import VectorStore, collection_name
+                from backends.rag.store import VectorStore, collection_name
 
                 emb = self.embedder
                 name = collection_name(emb.model_id, emb.dimension, self.config.collection_suffix)
@@ -154,7 +122,7 @@ class RagEngine:
         head = text.split("\n", 1)[0]
         return "\n".join([head] * (boost - 1) + [text])
 
-    def _get_index(self) -> _Index:
+    def _get_index(self) -> ChunkIndex:
         with self._lock:
             self.ensure_synced()
             # another process sharing the store (WB_CHROMA_URL) may have synced since we read it
@@ -162,22 +130,13 @@ class RagEngine:
                 self._index = None
             if self._index is None:
                 rows = self.store.all_chunks()
-                ids = rows["ids"]
-                if not ids:  # nothing to search (and numpy cannot shape 0 vectors of unknown size)
+                if not rows["ids"]:  # nothing to search (and numpy cannot shape 0 vectors of unknown size)
                     types = ", ".join(sorted(SUFFIXES))
                     raise BackendError(
                         f"The knowledge base is empty: no documents in {self.kb_dir}. Add {types} "
                         "files there (or upload them in the RAG tab), then sync."
                     )
-                vecs = np.asarray(rows["embeddings"], dtype=np.float32).reshape(len(ids), -1)
-                self._index = _Index(
-                    ids,
-                    rows["documents"],
-                    rows["metadatas"],
-                    vecs,
-                    {c: i for i, c in enumerate(ids)},
-                    BM25Index(ids, [self._bm25_text(t) for t in rows["documents"]]),
-                )
+                self._index = ChunkIndex.from_rows(rows, self._bm25_text)
             return self._index
 
     def search(self, query: str, k: int | None = None, *, use_mmr: bool | None = None) -> SearchResult:
@@ -209,32 +168,9 @@ class RagEngine:
             )
             final = [cands[i] for i in picked]
             stages["mmr"] = final
-        passages = [self._passage(index, cid, score, stages) for cid, score in final if cid in index.pos]
-        shown = {name: [self._row(index, c, s) for c, s in ranked[:k]] for name, ranked in stages.items()}
+        passages = [index.passage(cid, score, stages) for cid, score in final if cid in index.pos]
+        shown = {name: [index.row(c, s) for c, s in ranked[:k]] for name, ranked in stages.items()}
         return SearchResult(query, passages, shown, list(qvec))
-
-    def _passage(self, index: _Index, cid: str, score: float, stages: dict) -> Passage:
-        i = index.pos[cid]
-        meta = dict(index.metas[i])
-        for name, ranked in stages.items():
-            for rank, (c, s) in enumerate(ranked, start=1):
-                if c == cid:
-                    meta[f"{name}_rank"], meta[f"{name}_score"] = rank, round(float(s), 4)
-                    break
-        meta["id"] = cid
-        return Passage(index.texts[i], meta["source"], meta.get("doc_type", ""), round(float(score), 5), meta)
-
-    @staticmethod
-    def _row(index: _Index, cid: str, score: float) -> dict[str, Any]:
-        i = index.pos.get(cid)
-        meta = index.metas[i] if i is not None else {}
-        text = index.texts[i] if i is not None else ""
-        return {
-            "source": meta.get("source", cid),
-            "doc_type": meta.get("doc_type", ""),
-            "score": round(float(score), 4),
-            "text": text[:160],
-        }
 
     def retrieve(self, query: str, *, k: int = 5) -> list[Passage]:
         return self.search(query, k).passages
@@ -288,7 +224,7 @@ class RagEngine:
     ) -> tuple[Any, list[Path]]:
         """Score retrieval on a JSONL question file (default: the knowledge base's own
         ``knowledge-base-eval.jsonl``); saves JSON and CSV under ``<data dir>/eval``."""
-        from backends.rag_eval import evaluate, load_questions, save_report
+        from backends.rag.eval import evaluate, load_questions, save_report
 
         path = self._user_file(path, "question file") if path else self.kb_dir / "knowledge-base-eval.jsonl"
         if not Path(path).is_file():
