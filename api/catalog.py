@@ -22,11 +22,12 @@ from typing import Any
 from api.errors import ApiError, model_not_found, unavailable
 from api.guarded import GuardedChat, released, safe_cut
 from backends import registry
-from backends.base import BackendError, ChatModel, Delta, GenParams, Message, ToolSpec, Usage
+from backends.base import BackendError, ChatModel, Delta, GenParams, Message, RagSources, ToolSpec, Usage
 from backends.llama_cpp import LlamaChat
 from backends.model_policy import ModelRefPolicy
 from backends.models import EMBEDDER_ID
 from guardrails import TurnTaint
+from guardrails.rag_answer import AnswerSoFar, FinalAnswer, Refused, guarded_answer
 from guardrails.server_policy import policy_from_settings
 from guardrails.session import GuardDeps, server_guard
 
@@ -84,23 +85,22 @@ class RagChat:
             yield from self._plain_answer(question, history, params)
 
     def _engine_answer(self, question: str, history: list[Message], params: GenParams) -> Iterator[Delta]:
-        from guardrails.rag_answer import guarded_answer
-
         g = server_guard(self.guard_deps)
         sources: list[str] = []
         sent, n = "", 0
         answer = guarded_answer(
             self.engine, question, history, g, k=None, use_mmr=None, max_new_tokens=params.max_new_tokens
         )
-        for kind, value in answer:
-            if kind == "refused":
-                yield Delta(text=value)
+        for event in answer:
+            if isinstance(event, Refused):
+                yield Delta(text=event.text)
                 break
-            if kind == "search":
-                sources = sorted({p.source for p in value.passages})
-            elif kind in ("text", "final"):  # ``value``: the checked answer so far
-                n += kind == "text"  # a streamed piece of the model's answer
-                ready = value if kind == "final" else value[: safe_cut(value)]
+            if isinstance(event, RagSources):
+                sources = sorted({p.source for p in event.result.passages})
+            elif isinstance(event, AnswerSoFar | FinalAnswer):  # the checked answer so far
+                final = isinstance(event, FinalAnswer)
+                n += not final  # one AnswerSoFar per streamed piece of the model's answer
+                ready = event.text if final else event.text[: safe_cut(event.text)]
                 new = released(sent, ready)
                 if new:
                     sent += new

@@ -18,9 +18,16 @@ from typing import Any
 
 import gradio as gr
 
-from backends.base import BackendError, Message, Passage
+from backends.base import BackendError, Message, Passage, RagQuery, RagSources
 from guardrails import GuardrailConfig, mask_pii
-from guardrails.rag_answer import guarded_answer, screened_passages  # one answer path: tab and /v1
+from guardrails.rag_answer import (  # one answer path: tab and /v1
+    AnswerSoFar,
+    CheckedQuestion,
+    FinalAnswer,
+    Refused,
+    guarded_answer,
+    screened_passages,
+)
 from guardrails.session import server_guard
 from tabs import guard_ui
 from tabs.guard_ui import Guard, GuardDeps, inert_urls, make_guard, shown
@@ -123,6 +130,14 @@ def _guard_message(g: Guard) -> list[gr.ChatMessage]:
     ]
 
 
+def _sources_message(passages: Sequence[Passage]) -> gr.ChatMessage:
+    return gr.ChatMessage(
+        role="assistant",
+        content=sources_markdown(passages),
+        metadata={"title": f"Sources ({len(passages)})", "status": "done"},
+    )
+
+
 def respond(
     engine: Engine,
     message: str,
@@ -143,35 +158,25 @@ def respond(
     sources: list[Any] = []
     chat = [*history, {"role": "user", "content": shown(message)}]
     try:
-        for kind, value in guarded_answer(engine, message, prior, g, k, use_mmr):
-            if kind == "refused":
-                yield (
-                    [*chat, {"role": "assistant", "content": shown(value)}, *_guard_message(g)],
-                    rows,
-                    "",
-                    [],
-                )
-                return
-            if kind == "input":
-                chat[-1] = {"role": "user", "content": shown(value)}
-            elif kind == "query":
-                query = value
-            elif kind == "search":
-                rows, qvec = _mask_rows(inspector_rows(value.stages), g), value.query_vec
-                sources = [
-                    gr.ChatMessage(
-                        role="assistant",
-                        content=sources_markdown(value.passages),
-                        metadata={"title": f"Sources ({len(value.passages)})", "status": "done"},
-                    )
-                ]
-                pending = {"role": "assistant", "content": "_Writing the answer..._"}
-                yield [*chat, pending, *sources], rows, query, qvec
-            elif kind == "text":
-                answer = value
-                yield [*chat, {"role": "assistant", "content": answer}, *sources], rows, query, qvec
-            elif kind == "final":
-                answer = value
+        for event in guarded_answer(engine, message, prior, g, k, use_mmr):
+            match event:
+                case Refused(text=refusal):
+                    reply = {"role": "assistant", "content": shown(refusal)}
+                    yield [*chat, reply, *_guard_message(g)], rows, "", []
+                    return
+                case CheckedQuestion(text=checked):
+                    chat[-1] = {"role": "user", "content": shown(checked)}
+                case RagQuery():
+                    query = event.text
+                case RagSources(result=result):
+                    rows, qvec = _mask_rows(inspector_rows(result.stages), g), result.query_vec
+                    sources = [_sources_message(result.passages)]
+                    pending = {"role": "assistant", "content": "_Writing the answer..._"}
+                    yield [*chat, pending, *sources], rows, query, qvec
+                case AnswerSoFar(text=answer):
+                    yield [*chat, {"role": "assistant", "content": answer}, *sources], rows, query, qvec
+                case FinalAnswer():
+                    answer = event.text
     except gr.Error:
         raise
     except Exception as exc:
@@ -193,15 +198,15 @@ def api_chat(
     g = make_guard(guard_config or GuardrailConfig(), guard_deps, grounding=True)
     text, passages = "", []
     try:
-        for kind, value in guarded_answer(engine, message, history_to_messages(history), g):
-            if kind == "refused":
-                yield value
-                return
-            if kind == "search":
-                passages = value.passages
-            elif kind in ("text", "final"):
-                text = value
-                yield text
+        for event in guarded_answer(engine, message, history_to_messages(history), g):
+            match event:
+                case Refused(text=refusal):
+                    yield refusal
+                    return
+                case RagSources(result=result):
+                    passages = result.passages
+                case AnswerSoFar(text=text) | FinalAnswer(text=text):
+                    yield text
     except gr.Error:
         raise
     except Exception as exc:

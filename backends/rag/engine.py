@@ -15,13 +15,24 @@ import logging
 import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from backends.base import BackendError, BackendStatus, GenParams, Message, Passage
+from backends.base import (
+    BackendError,
+    BackendStatus,
+    GenParams,
+    Message,
+    Passage,
+    RagEvent,
+    RagQuery,
+    RagSources,
+    RagText,
+    SearchResult,
+)
 from backends.rag import prompt as rag_prompt
 from backends.rag.config import RagConfig
 from backends.rag.index import ChunkIndex
@@ -33,14 +44,6 @@ from backends.registry import create, register
 log = logging.getLogger(__name__)
 
 __all__ = ["RagEngine", "SearchResult"]
-
-
-@dataclass
-class SearchResult:
-    query: str
-    passages: list[Passage]
-    stages: dict[str, list[dict[str, Any]]]
-    query_vec: list[float]
 
 
 class RagEngine:
@@ -199,24 +202,24 @@ class RagEngine:
         use_mmr: bool | None = None,
         max_new_tokens: int = 384,
         screen: Callable[[list[Passage]], Sequence[Passage]] | None = None,
-    ) -> Iterator[tuple[str, Any]]:
-        """Yields ("query", str), then ("search", SearchResult), then ("text", piece)...
+    ) -> Iterator[RagEvent]:
+        """Yields a RagQuery, then RagSources, then a RagText per streamed piece.
 
         ``screen`` (the caller's guardrails) may replace the retrieved passages (masked,
         quoted, or left out) before they are shown and put into the prompt."""
         condensed = self.condense(question, history)
         query = rag_prompt.retrieval_query(question, condensed, history)
-        yield "query", condensed
+        yield RagQuery(condensed)
         result = self.search(query, k or min(self.config.k, 4), use_mmr=use_mmr)
         if screen is not None:
-            result.passages = list(screen(list(result.passages)))
-        yield "search", result
+            result = replace(result, passages=list(screen(list(result.passages))))
+        yield RagSources(result)
         cap = min(max_new_tokens, int(getattr(self.settings, "max_new_tokens", max_new_tokens)))
         params = GenParams(temperature=0.1, max_new_tokens=cap)
         msgs = rag_prompt.answer_messages(condensed, result.passages, history)
         for delta in self.chat_model().stream(msgs, params=params):
             if delta.text:
-                yield "text", delta.text
+                yield RagText(delta.text)
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import struct
-from types import SimpleNamespace
 
 import pytest
 from starlette.applications import Starlette
@@ -17,7 +16,17 @@ from api import api_routes
 from api.auth import authorized, bearer, expected_key
 from api.catalog import Catalog, RagChat
 from api.deploy import adapt_for_spaces
-from backends.base import BackendStatus, GenParams, Message, Passage, ToolCall
+from backends.base import (
+    BackendStatus,
+    GenParams,
+    Message,
+    Passage,
+    RagQuery,
+    RagSources,
+    RagText,
+    SearchResult,
+    ToolCall,
+)
 from backends.fakes import FakeChat, FakeEmbedder
 from backends.registry import UnknownBackend
 from settings import Settings
@@ -247,10 +256,10 @@ def test_rag_chat_uses_the_engines_own_answer_pipeline():
         def answer(self, question, history, *, max_new_tokens=384, screen=None):
             self.seen = (question, list(history), max_new_tokens)
             self.screened = screen  # the guarded answer path screens passages (guardrails.rag_answer)
-            yield "query", question
-            yield "search", SimpleNamespace(passages=[Passage("t", "b.md"), Passage("u", "a.md")])
-            yield "text", "In "
-            yield "text", "Rotterdam."
+            yield RagQuery(question)
+            yield RagSources(SearchResult(question, [Passage("t", "b.md"), Passage("u", "a.md")], {}, []))
+            yield RagText("In ")
+            yield RagText("Rotterdam.")
 
     engine = Engine()
     hi, hello = Message("user", "Hi"), Message("assistant", "Hello")

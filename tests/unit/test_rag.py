@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends.base import Message, Passage
+from backends.base import Message, Passage, RagQuery, RagSources, RagText
 from backends.fakes import FakeChat, FakeEmbedder
 from backends.rag import RagConfig, RagEngine
 from backends.rag.eval import EvalQuestion, evaluate, keyword_mrr, keyword_ndcg, load_questions, save_report
@@ -245,6 +245,28 @@ def test_tab_respond_shows_sources_and_condenses_follow_ups(tmp_path):
         Message("user", "How much is the widget?"),
         Message("assistant", "The widget costs £2,450."),
     ]
+
+
+def test_answer_streams_typed_events_in_order_and_the_guard_adds_its_own(tmp_path):
+    from guardrails import GuardrailConfig
+    from guardrails.rag_answer import AnswerSoFar, CheckedQuestion, FinalAnswer, Refused, guarded_answer
+    from guardrails.session import make_guard
+
+    chat = FakeChat(script=["The widget costs £2,450.", "It costs £2,450."])
+    engine = _engine(tmp_path, _kb(tmp_path), chat=chat)
+    dropped = engine.answer("How much is the widget?", k=2, screen=lambda ps: ps[:1])
+    events = list(dropped)
+    assert [type(e) for e in events[:2]] == [RagQuery, RagSources]
+    assert events[0].text == "How much is the widget?" and len(events[1].result.passages) == 1  # screened
+    assert len(events) == 6 and {type(e) for e in events[2:]} == {RagText}  # one per streamed word
+    assert "".join(e.text for e in events[2:]) == "The widget costs £2,450."
+
+    g = make_guard(GuardrailConfig(blocked_words=("forbidden",)))
+    kinds = [type(e) for e in guarded_answer(engine, "Widget price?", [], g, k=2)]
+    assert kinds[:3] == [CheckedQuestion, RagQuery, RagSources] and kinds[-1] is FinalAnswer
+    assert set(kinds[3:-1]) <= {AnswerSoFar}
+    refused = list(guarded_answer(engine, "the forbidden widget?", [], g, k=2))
+    assert len(refused) == 1 and isinstance(refused[0], Refused)
 
 
 def test_tab_errors_are_user_messages(tmp_path):
