@@ -159,9 +159,7 @@ def test_rag_model_uses_the_guarded_answer_path(tmp_path):
 
     engine = Engine()
     deps = GuardDeps(policy=policy_from_settings(_settings(tmp_path)))
-    deltas = list(
-        RagChat(engine, lambda: None, guard_deps=deps).stream([Message("user", "q?")], params=GenParams())
-    )
+    deltas = list(RagChat(engine, guard_deps=deps).stream([Message("user", "q?")], params=GenParams()))
     text = "".join(d.text for d in deltas)
     assert EMAIL not in engine.prompt and engine.prompt != INJECTED
     assert "](https://evil.example" not in text and "<img" not in text and "planted.md" in text
