@@ -18,21 +18,18 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 
 def _engine(args: argparse.Namespace):
     from backends import registry
-    from backends.rag import RagConfig, RagEngine
     from settings import Settings
 
     settings = Settings()
     engine = registry.create("rag", "chroma", settings)
     if getattr(args, "mmr", False):
-        cfg = RagConfig.from_settings(settings)
-        engine = RagEngine(
-            settings, engine._embedder_fn, engine._chat_fn, RagConfig(**{**cfg.__dict__, "mmr": True})
-        )
+        engine = engine.with_config(replace(engine.config, mmr=True))
     return settings, engine
 
 

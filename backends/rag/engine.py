@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,6 +41,9 @@ from backends.rag.retrieval import mmr, pca_2d, rrf
 from backends.rag.sync import Progress, SyncReport, sync_files
 from backends.registry import create, register
 
+if TYPE_CHECKING:
+    from settings import Settings
+
 log = logging.getLogger(__name__)
 
 __all__ = ["RagEngine", "SearchResult"]
@@ -49,7 +52,7 @@ __all__ = ["RagEngine", "SearchResult"]
 class RagEngine:
     def __init__(
         self,
-        settings: Any,
+        settings: Settings,
         embedder: Callable[[], Any],
         chat: Callable[[], Any] | None = None,
         config: RagConfig | None = None,
@@ -63,6 +66,10 @@ class RagEngine:
         self._index: ChunkIndex | None = None
         self._synced = False
         self._lock = threading.RLock()
+
+    def with_config(self, config: RagConfig) -> RagEngine:
+        """The same knowledge base, embedder and chat model searched with another config."""
+        return RagEngine(self.settings, self._embedder_fn, self._chat_fn, config)
 
     # ------------------------------------------------------------------ store and sync
     @property
@@ -203,18 +210,19 @@ class RagEngine:
         max_new_tokens: int = 384,
         screen: Callable[[list[Passage]], Sequence[Passage]] | None = None,
     ) -> Iterator[RagEvent]:
-        """Yields a RagQuery, then RagSources, then a RagText per streamed piece.
+        """Yields a RagQuery, then RagSources, then a RagText per streamed piece. ``k``: chunks
+        in the prompt (default: the config's, ``WB_RAG_K``).
 
         ``screen`` (the caller's guardrails) may replace the retrieved passages (masked,
         quoted, or left out) before they are shown and put into the prompt."""
         condensed = self.condense(question, history)
         query = rag_prompt.retrieval_query(question, condensed, history)
         yield RagQuery(condensed)
-        result = self.search(query, k or min(self.config.k, 4), use_mmr=use_mmr)
+        result = self.search(query, k or self.config.k, use_mmr=use_mmr)
         if screen is not None:
             result = replace(result, passages=list(screen(list(result.passages))))
         yield RagSources(result)
-        cap = min(max_new_tokens, int(getattr(self.settings, "max_new_tokens", max_new_tokens)))
+        cap = min(max_new_tokens, self.settings.max_new_tokens)
         params = GenParams(temperature=0.1, max_new_tokens=cap)
         msgs = rag_prompt.answer_messages(condensed, result.passages, history)
         for delta in self.chat_model().stream(msgs, params=params):
@@ -271,14 +279,14 @@ class RagEngine:
         return out
 
 
-def rag_status(settings: Any) -> BackendStatus:
+def rag_status(settings: Settings) -> BackendStatus:
     where = settings.chroma_url or f"{Path(settings.data_dir) / 'chroma'}"
     n = len(discover(Path(settings.kb_dir)))
     return BackendStatus("rag", "chroma", True, f"{n} files in {settings.kb_dir}; store at {where}")
 
 
 @register("rag", "chroma", status=rag_status)
-def _make_rag(settings: Any, deps: Any = None, **_: Any) -> RagEngine:
+def _make_rag(settings: Settings, deps: Any = None, **_: Any) -> RagEngine:
     if deps is not None:  # lazy: the composition root's cache lock is held while we are built
         return RagEngine(settings, deps.embedder, lambda: deps.chat())
     cache: dict[str, Any] = {}

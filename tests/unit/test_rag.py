@@ -269,6 +269,28 @@ def test_answer_streams_typed_events_in_order_and_the_guard_adds_its_own(tmp_pat
     assert len(refused) == 1 and isinstance(refused[0], Refused)
 
 
+def test_wb_rag_settings_are_honoured_and_a_bad_overlap_is_a_clear_error(tmp_path, monkeypatch):
+    from backends.base import BackendError
+    from settings import Settings
+
+    for name in ("WB_RAG_CHUNK_SIZE", "WB_RAG_CHUNK_OVERLAP", "WB_RAG_K"):
+        monkeypatch.delenv(name, raising=False)
+    assert RagConfig.from_settings(Settings(_env_file=None)) == RagConfig()  # the defaults agree
+    monkeypatch.setenv("WB_RAG_CHUNK_SIZE", "400")
+    monkeypatch.setenv("WB_RAG_CHUNK_OVERLAP", "40")
+    monkeypatch.setenv("WB_RAG_K", "2")
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", kb_dir=_kb(tmp_path))
+    emb, chat = FakeEmbedder(), FakeChat(script=["Blue."])
+    engine = RagEngine(settings, lambda: emb, lambda: chat)  # no config: from the settings
+    cfg = engine.config
+    assert (cfg.chunk.chunk_size, cfg.chunk.chunk_overlap, cfg.k) == (400, 40, 2)
+    sources = next(e for e in engine.answer("What colour is the widget?") if isinstance(e, RagSources))
+    assert len(sources.result.passages) == 2  # WB_RAG_K: the request did not say
+    monkeypatch.setenv("WB_RAG_CHUNK_OVERLAP", "400")
+    with pytest.raises(BackendError, match=r"OVERLAP \(400\) must be smaller than WB_RAG_CHUNK_SIZE"):
+        RagConfig.from_settings(Settings(_env_file=None))
+
+
 def test_tab_errors_are_user_messages(tmp_path):
     import gradio as gr
 
