@@ -18,21 +18,18 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 
 def _engine(args: argparse.Namespace):
     from backends import registry
-    from backends.rag import RagConfig, RagEngine
     from settings import Settings
 
     settings = Settings()
     engine = registry.create("rag", "chroma", settings)
     if getattr(args, "mmr", False):
-        cfg = RagConfig.from_settings(settings)
-        engine = RagEngine(
-            settings, engine._embedder_fn, engine._chat_fn, RagConfig(**{**cfg.__dict__, "mmr": True})
-        )
+        engine = engine.with_config(replace(engine.config, mmr=True))
     return settings, engine
 
 
@@ -48,7 +45,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from backends.rag_eval import evaluate, load_questions, save_report, summary_table
+    from backends.rag import evaluate, load_questions, save_report, summary_table
 
     path = Path(args.file)
     if not path.is_file():

@@ -66,6 +66,15 @@ class Settings(BaseSettings):
         description="Embedder and fine-tuned classifiers: int8 ONNX made by prepare.py (fp32 when missing)",
     )
     chroma_url: str | None = Field(None, description="Use a Chroma server instead of the data dir")
+    rag_chunk_size: int = Field(
+        1000, ge=100, description="RAG chunk size in characters (a change re-embeds on the next sync)"
+    )
+    rag_chunk_overlap: int = Field(
+        150, ge=0, description="Characters neighbouring RAG chunks share (less than the chunk size)"
+    )
+    rag_k: int = Field(
+        4, ge=1, le=50, description="Chunks in a RAG answer when the request does not say (/v1 rag model)"
+    )
 
     # --- which models visitors may name (backends/model_policy.py) ---
     allow_hub_downloads: bool = Field(

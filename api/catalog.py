@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,21 +22,17 @@ from typing import Any
 from api.errors import ApiError, model_not_found, unavailable
 from api.guarded import GuardedChat, released, safe_cut
 from backends import registry
-from backends.base import BackendError, ChatModel, Delta, GenParams, Message, ToolSpec, Usage
+from backends.base import BackendError, ChatModel, Delta, GenParams, Message, RagSources, ToolSpec, Usage
 from backends.llama_cpp import LlamaChat
 from backends.model_policy import ModelRefPolicy
 from backends.models import EMBEDDER_ID
-from guardrails import TurnTaint
+from guardrails.rag_answer import AnswerSoFar, FinalAnswer, Refused, guarded_answer
 from guardrails.server_policy import policy_from_settings
 from guardrails.session import GuardDeps, server_guard
 
 log = logging.getLogger(__name__)
 
 RAG_MODEL = "rag"
-RAG_PROMPT = (
-    "Answer the question using only the numbered passages below. Cite passages like [1]. "
-    "If they do not contain the answer, say that you do not know.\n\n"
-)
 
 
 @dataclass(frozen=True)
@@ -50,12 +46,11 @@ class RagChat:
     """The ``rag`` model: answers the last user message from the knowledge base; the sources
     follow the answer.
 
-    With the app's RAG engine (it has ``answer()``) it runs the RAG tab's own guarded path
+    It runs the RAG tab's own guarded path over the app's RAG engine
     (``guardrails.rag_answer.guarded_answer``: question checked and masked, every passage
-    screened before the prompt, answer sanitized) with the server's policy. A bare retriever
-    gets a plain "answer from these passages" prompt, its passages screened the same way and
-    its answer guarded by :class:`~api.guarded.GuardedChat`. Token counts: completion =
-    streamed pieces; the engine does not report its prompt size, so ``prompt_tokens`` is 0.
+    screened before the prompt, answer sanitized) with the server's policy. Token counts:
+    completion = streamed pieces; the engine does not report its prompt size, so
+    ``prompt_tokens`` is 0.
     """
 
     supports_tools = False
@@ -63,12 +58,8 @@ class RagChat:
     model_id = RAG_MODEL
     guarded = True  # the catalog does not wrap it again
 
-    def __init__(
-        self, engine: Any, chat: Callable[[], ChatModel], k: int = 4, guard_deps: GuardDeps | None = None
-    ) -> None:
-        self.engine = engine
-        self.chat = chat
-        self.k = k
+    def __init__(self, engine: Any, guard_deps: GuardDeps | None = None) -> None:
+        self.engine = engine  # has ``answer()`` (``backends.rag.RagEngine``)
         self.guard_deps = guard_deps
 
     def stream(
@@ -78,57 +69,29 @@ class RagChat:
         if not turns or turns[-1].role != "user":
             raise ApiError(400, "The last message must be the user's question.", param="messages")
         question, history = turns[-1].content, turns[:-1]
-        if hasattr(self.engine, "answer"):
-            yield from self._engine_answer(question, history, params)
-        else:
-            yield from self._plain_answer(question, history, params)
-
-    def _engine_answer(self, question: str, history: list[Message], params: GenParams) -> Iterator[Delta]:
-        from guardrails.rag_answer import guarded_answer
-
         g = server_guard(self.guard_deps)
         sources: list[str] = []
         sent, n = "", 0
         answer = guarded_answer(
             self.engine, question, history, g, k=None, use_mmr=None, max_new_tokens=params.max_new_tokens
         )
-        for kind, value in answer:
-            if kind == "refused":
-                yield Delta(text=value)
+        for event in answer:
+            if isinstance(event, Refused):
+                yield Delta(text=event.text)
                 break
-            if kind == "search":
-                sources = sorted({p.source for p in value.passages})
-            elif kind in ("text", "final"):  # ``value``: the checked answer so far
-                n += kind == "text"  # a streamed piece of the model's answer
-                ready = value if kind == "final" else value[: safe_cut(value)]
+            if isinstance(event, RagSources):
+                sources = sorted({p.source for p in event.result.passages})
+            elif isinstance(event, AnswerSoFar | FinalAnswer):  # the checked answer so far
+                final = isinstance(event, FinalAnswer)
+                n += not final  # one AnswerSoFar per streamed piece of the model's answer
+                ready = event.text if final else event.text[: safe_cut(event.text)]
                 new = released(sent, ready)
                 if new:
                     sent += new
                     yield Delta(text=new)
-        yield from self._sources(sources)
-        yield Delta(usage=Usage(0, n), finish_reason="stop")
-
-    def _plain_answer(self, question: str, history: list[Message], params: GenParams) -> Iterator[Delta]:
-        from guardrails.rag_answer import screen_passages
-
-        g = server_guard(self.guard_deps)
-        passages = screen_passages(g, TurnTaint())(self.engine.retrieve(question, k=self.k))
-        context = "\n\n".join(f"[{i}] ({p.source}) {p.text}" for i, p in enumerate(passages, 1))
-        convo = [Message("system", RAG_PROMPT + context), *history, Message("user", question)]
-        final: Delta | None = None
-        for delta in GuardedChat(self.chat(), self.guard_deps).stream(convo, params=params):
-            if delta.usage is not None or delta.finish_reason:
-                final = delta
-                continue
-            yield delta
-        yield from self._sources(sorted({p.source for p in passages}))
-        if final is not None:
-            yield final
-
-    @staticmethod
-    def _sources(sources: list[str]) -> Iterator[Delta]:
         if sources:
             yield Delta(text="\n\nSources: " + ", ".join(sources))
+        yield Delta(usage=Usage(0, n), finish_reason="stop")
 
 
 class Catalog:
@@ -209,7 +172,7 @@ class Catalog:
             if model_id == RAG_MODEL:
                 rag = self._rag()
                 if rag is not None:
-                    return RagChat(rag, self.deps.chat, guard_deps=self.guard_deps)
+                    return RagChat(rag, guard_deps=self.guard_deps)
         except (registry.UnknownBackend, BackendError) as exc:
             raise unavailable(f"The model {model_id!r} cannot be used right now: {exc}") from None
         valid = [m.id for m in self.models() if m.kind == "chat"]

@@ -122,6 +122,42 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class SearchResult:
+    """One RAG search: the final passages, every stage's ranked rows (for an inspector) and
+    the query's vector (for a map of the store)."""
+
+    query: str
+    passages: list[Passage]
+    stages: dict[str, list[dict[str, Any]]]
+    query_vec: list[float]
+
+
+# What a RAG answer streams (``RagEngine.answer``), in this order: RagQuery, RagSources, RagText...
+@dataclass(frozen=True)
+class RagQuery:
+    """The standalone question that was searched (a follow-up rewritten without the history)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class RagSources:
+    """What the search found, after the caller's screen: these passages are in the prompt."""
+
+    result: SearchResult
+
+
+@dataclass(frozen=True)
+class RagText:
+    """A streamed piece of the model's answer."""
+
+    text: str
+
+
+RagEvent = RagQuery | RagSources | RagText
+
+
+@dataclass(frozen=True)
 class Entity:
     text: str
     label: str

@@ -96,12 +96,10 @@ def classifiers(data: Path, n: int, int8_dir: Path) -> dict:
 
 
 def embedder(kbs: list[Path], int8_file: Path, rounds: int) -> dict:
-    from backends.embeddings import SentenceEmbedder
     from backends.models import resolve_embedder
     from backends.pipelines.onnx_encoders import OnnxEmbedder
-    from backends.rag import RagConfig, RagEngine
-    from backends.rag_eval import evaluate, load_questions
-    from backends.rag_ingest import discover, load_text, split_document
+    from backends.rag import RagConfig, RagEngine, SentenceEmbedder, evaluate, load_questions
+    from backends.rag.ingest import discover, load_text, split_document
     from settings import Settings
 
     path = resolve_embedder(None, offline=True)

@@ -33,11 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from backends.embeddings import SentenceEmbedder  # noqa: E402
 from backends.models import resolve_embedder  # noqa: E402
-from backends.rag import RagConfig, RagEngine  # noqa: E402
-from backends.rag_eval import evaluate, load_questions  # noqa: E402
-from backends.rag_ingest import ChunkConfig, discover, load_text, split_document  # noqa: E402
+from backends.rag import ChunkConfig, RagConfig, RagEngine, SentenceEmbedder, evaluate, load_questions  # noqa: E402
+from backends.rag.ingest import discover, load_text, split_document  # noqa: E402
 from settings import Settings  # noqa: E402
 
 CONFIGS = {

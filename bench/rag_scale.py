@@ -13,7 +13,8 @@
    k = 10) over the full store, queries = the knowledge base's eval questions (x3), query
    embedded by the real default embedder; first-search time (index build), p50 / p95, RSS after
    and peak. Variants: this checkout's BM25 and, with ``--baseline-ref``, ``BM25Index`` from
-   that git revision of ``backends/rag_retrieval.py`` (today's implementation) on the same store.
+   that git revision of ``backends/rag/retrieval.py`` (``backends/rag_retrieval.py`` before the
+   move; today's implementation) on the same store.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class HashEmbedder:
 
 def make_kb(folder: Path, chunks: int, seed: int = 0) -> None:
     """~``chunks`` sections of ~1,000 characters in files of 40 sections each."""
-    from backends.rag_retrieval import tokenize
+    from backends.rag.retrieval import tokenize
 
     rng = random.Random(seed)
     real = sorted({w for p in (ROOT / "knowledge-base").rglob("*.md") for w in tokenize(p.read_text())})
@@ -108,21 +109,29 @@ def phase_ingest(data: Path, kb: Path) -> dict:
             "chunks_per_s": round(rep.total_chunks / dt), "peak_rss_mb": round(peak_mb())}  # fmt: skip
 
 
+def _git_show(ref: str, *paths: str) -> str:
+    """The first of ``paths`` that exists at git revision ``ref``."""
+    for path in paths:
+        out = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=ROOT, capture_output=True, text=True)
+        if out.returncode == 0:
+            return out.stdout
+    raise SystemExit(f"none of {paths} exists at {ref}")
+
+
 def phase_search(data: Path, kb: Path, baseline: str | None) -> dict:
-    from backends.embeddings import _make_embedder
+    from backends.rag.embeddings import _make_embedder
     from settings import Settings
 
     if baseline:  # today's BM25Index, loaded from that git revision
-        import backends.rag as rag_module
+        import backends.rag.index as index_module
 
-        src = subprocess.run(["git", "show", f"{baseline}:backends/rag_retrieval.py"], cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+        src = _git_show(baseline, "backends/rag/retrieval.py", "backends/rag_retrieval.py")  # moved
         ns: dict = {"__name__": "baseline_rag_retrieval"}
         exec(compile(src, "baseline_rag_retrieval.py", "exec"), ns)  # noqa: S102 - our own file, from git
-        rag_module.BM25Index = ns["BM25Index"]
+        index_module.BM25Index = ns["BM25Index"]
     real = _make_embedder(Settings(_env_file=None))
     real.model_id = HASH_ID  # open the store built with the hash embedder (same dimension)
-    from backends.rag_retrieval import tokenize  # noqa: F401 - warm the import outside timing
+    from backends.rag.retrieval import tokenize  # noqa: F401 - warm the import outside timing
 
     lines = (ROOT / "knowledge-base" / "knowledge-base-eval.jsonl").read_text().splitlines()
     questions = [json.loads(line)["question"] for line in lines if line.strip()]

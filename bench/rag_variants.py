@@ -41,9 +41,8 @@ VARIANTS = {
 def main() -> None:
     import rag as bench_rag
 
-    from backends.embeddings import SentenceEmbedder
     from backends.models import resolve_embedder
-    from backends.rag_eval import evaluate, load_questions
+    from backends.rag import SentenceEmbedder, evaluate, load_questions
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", choices=sorted(KBS), help="one knowledge base")

@@ -72,17 +72,16 @@ def run_case_chat_tab(case: Case) -> CaseResult:
 def planted_engine(case: Case, model: Any) -> Any:
     """The real ``RagEngine`` (its answer(): condense, prompt, screening hook) whose search
     returns the case's planted documents and whose LLM is ``model``."""
-    from types import SimpleNamespace
-
     from backends.base import Passage
     from backends.rag import RagEngine, SearchResult
+    from settings import Settings
 
     class PlantedEngine(RagEngine):
         def search(self, query: str, k: int | None = None, *, use_mmr: bool | None = None) -> SearchResult:
             passages = [Passage(d, f"planted/{i}.md", "planted", 1.0) for i, d in enumerate(case.docs)]
             return SearchResult(query, passages, {}, [])
 
-    settings = SimpleNamespace(kb_dir=".", data_dir=".", max_new_tokens=256)
+    settings = Settings(_env_file=None, kb_dir=".", data_dir=".", max_new_tokens=256)
     return PlantedEngine(settings, embedder=lambda: None, chat=lambda: model)
 
 

@@ -2,18 +2,53 @@
 the ``rag`` model of ``/v1`` both call :func:`guarded_answer`, so they share one answer path:
 the question checked and masked, every retrieved passage screened (PII masked, flagged
 instructions quoted as data or dropped) before it reaches the prompt, the answer sanitized.
+
+It streams typed events: the engine's :class:`~backends.base.RagQuery` and
+:class:`~backends.base.RagSources` as they are, and its own :class:`Refused`,
+:class:`CheckedQuestion`, :class:`AnswerSoFar` and :class:`FinalAnswer`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from backends.base import Message, Passage
+from backends.base import Message, Passage, RagQuery, RagSources, RagText
 from guardrails.output import sanitize_output
 from guardrails.policy import TurnTaint
 from guardrails.session import Guard
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The question was refused: ``text`` is the refusal to show; nothing follows."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class CheckedQuestion:
+    """The question as the model gets it (personal data masked); comes first."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class AnswerSoFar:
+    """The answer so far, checked and safe to show (one per streamed piece of the model)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class FinalAnswer:
+    """The whole answer after the output check; comes last ("" when the model said nothing)."""
+
+    text: str
+
+
+GuardedEvent = Refused | CheckedQuestion | RagQuery | RagSources | AnswerSoFar | FinalAnswer
 
 
 def screen_passages(g: Guard, turn: TurnTaint) -> Callable[[list[Passage]], list[Passage]]:
@@ -50,33 +85,33 @@ def guarded_answer(
     k: int | None = 5,
     use_mmr: bool | None = False,
     **answer_kw: Any,
-) -> Iterator[tuple[str, Any]]:
-    """``engine.answer`` behind the guardrails. Yields ("refused", text), or ("input", the
-    question as the model gets it), ("query", str),
-    ("search", SearchResult), ("text", answer so far, safe to show) ..., ("final", answer)."""
+) -> Iterator[GuardedEvent]:
+    """``engine.answer`` behind the guardrails. Yields :class:`Refused`, or
+    :class:`CheckedQuestion`, RagQuery, RagSources, :class:`AnswerSoFar` ..., :class:`FinalAnswer`."""
     inp = g.result(g.guard.check_input(message), "Your question")
     if not inp.allowed:
-        yield "refused", inp.text
+        yield Refused(inp.text)
         return
-    yield "input", inp.text
+    yield CheckedQuestion(inp.text)
     answer, passages = "", []
     if k is not None:  # None: the engine's own defaults (the /v1 rag model)
         answer_kw["k"] = int(k)
     if use_mmr is not None:
         answer_kw["use_mmr"] = bool(use_mmr)
-    for kind, value in engine.answer(inp.text, prior, screen=screen_passages(g, TurnTaint()), **answer_kw):
-        if kind == "search":
-            passages = value.passages
-            yield kind, value
-        elif kind == "text":
-            answer += value
-            yield "text", g.partial.check_output(answer, final=False).text
-        else:
-            yield kind, value
+    for event in engine.answer(inp.text, prior, screen=screen_passages(g, TurnTaint()), **answer_kw):
+        match event:
+            case RagText(text=piece):
+                answer += piece
+                yield AnswerSoFar(g.partial.check_output(answer, final=False).text)
+            case RagSources(result=result):
+                passages = result.passages
+                yield event
+            case _:
+                yield event
     if not answer:
-        yield "final", ""
+        yield FinalAnswer("")
         return
     out = g.result(g.guard.check_output(answer), "Answer")
     if out.allowed:
         g.note(g.grounding(out.text, [p.text for p in passages]))
-    yield "final", out.text
+    yield FinalAnswer(out.text)

@@ -18,9 +18,16 @@ from typing import Any
 
 import gradio as gr
 
-from backends.base import BackendError, Message, Passage
+from backends.base import BackendError, Message, Passage, RagQuery, RagSources
 from guardrails import GuardrailConfig, mask_pii
-from guardrails.rag_answer import guarded_answer, screened_passages  # one answer path: tab and /v1
+from guardrails.rag_answer import (  # one answer path: tab and /v1
+    AnswerSoFar,
+    CheckedQuestion,
+    FinalAnswer,
+    Refused,
+    guarded_answer,
+    screened_passages,
+)
 from guardrails.session import server_guard
 from tabs import guard_ui
 from tabs.guard_ui import Guard, GuardDeps, inert_urls, make_guard, shown
@@ -123,6 +130,14 @@ def _guard_message(g: Guard) -> list[gr.ChatMessage]:
     ]
 
 
+def _sources_message(passages: Sequence[Passage]) -> gr.ChatMessage:
+    return gr.ChatMessage(
+        role="assistant",
+        content=sources_markdown(passages),
+        metadata={"title": f"Sources ({len(passages)})", "status": "done"},
+    )
+
+
 def respond(
     engine: Engine,
     message: str,
@@ -143,35 +158,25 @@ def respond(
     sources: list[Any] = []
     chat = [*history, {"role": "user", "content": shown(message)}]
     try:
-        for kind, value in guarded_answer(engine, message, prior, g, k, use_mmr):
-            if kind == "refused":
-                yield (
-                    [*chat, {"role": "assistant", "content": shown(value)}, *_guard_message(g)],
-                    rows,
-                    "",
-                    [],
-                )
-                return
-            if kind == "input":
-                chat[-1] = {"role": "user", "content": shown(value)}
-            elif kind == "query":
-                query = value
-            elif kind == "search":
-                rows, qvec = _mask_rows(inspector_rows(value.stages), g), value.query_vec
-                sources = [
-                    gr.ChatMessage(
-                        role="assistant",
-                        content=sources_markdown(value.passages),
-                        metadata={"title": f"Sources ({len(value.passages)})", "status": "done"},
-                    )
-                ]
-                pending = {"role": "assistant", "content": "_Writing the answer..._"}
-                yield [*chat, pending, *sources], rows, query, qvec
-            elif kind == "text":
-                answer = value
-                yield [*chat, {"role": "assistant", "content": answer}, *sources], rows, query, qvec
-            elif kind == "final":
-                answer = value
+        for event in guarded_answer(engine, message, prior, g, k, use_mmr):
+            match event:
+                case Refused(text=refusal):
+                    reply = {"role": "assistant", "content": shown(refusal)}
+                    yield [*chat, reply, *_guard_message(g)], rows, "", []
+                    return
+                case CheckedQuestion(text=checked):
+                    chat[-1] = {"role": "user", "content": shown(checked)}
+                case RagQuery():
+                    query = event.text
+                case RagSources(result=result):
+                    rows, qvec = _mask_rows(inspector_rows(result.stages), g), result.query_vec
+                    sources = [_sources_message(result.passages)]
+                    pending = {"role": "assistant", "content": "_Writing the answer..._"}
+                    yield [*chat, pending, *sources], rows, query, qvec
+                case AnswerSoFar(text=answer):
+                    yield [*chat, {"role": "assistant", "content": answer}, *sources], rows, query, qvec
+                case FinalAnswer():
+                    answer = event.text
     except gr.Error:
         raise
     except Exception as exc:
@@ -193,15 +198,15 @@ def api_chat(
     g = make_guard(guard_config or GuardrailConfig(), guard_deps, grounding=True)
     text, passages = "", []
     try:
-        for kind, value in guarded_answer(engine, message, history_to_messages(history), g):
-            if kind == "refused":
-                yield value
-                return
-            if kind == "search":
-                passages = value.passages
-            elif kind in ("text", "final"):
-                text = value
-                yield text
+        for event in guarded_answer(engine, message, history_to_messages(history), g):
+            match event:
+                case Refused(text=refusal):
+                    yield refusal
+                    return
+                case RagSources(result=result):
+                    passages = result.passages
+                case AnswerSoFar(text=text) | FinalAnswer(text=text):
+                    yield text
     except gr.Error:
         raise
     except Exception as exc:
@@ -300,8 +305,15 @@ def build(
     """``guard_deps``: the embedder and entity backend of the guardrails, loaded on first use.
     ``slots``: the app's per-model slots; a question waits for its chat model's slot only."""
 
+    def engine() -> Engine:
+        """The engine, built on first use: a setting it refuses is a message, not a traceback."""
+        try:
+            return get_engine()
+        except Exception as exc:
+            raise _user_error(exc) from exc
+
     def model_slot() -> Any:  # built in a worker thread: the first call syncs the store
-        return slots.for_model(get_engine().chat_model()) if slots is not None else None
+        return slots.for_model(engine().chat_model()) if slots is not None else None
 
     with gr.Blocks() as blocks:
         gr.Markdown(
@@ -365,7 +377,7 @@ def build(
 
         async def on_chat(message: str, history: list, k_: int, mmr_: bool, *guard_values: Any):
             config = guard_ui.config_from_ui(*guard_values)
-            turn = lambda: coalesce(respond(get_engine(), message, history, k_, mmr_, config, guard_deps))  # noqa: E731
+            turn = lambda: coalesce(respond(engine(), message, history, k_, mmr_, config, guard_deps))  # noqa: E731
             ask = [*(history or []), {"role": "user", "content": shown(message or "")}]
             waiting = lambda text: ([*ask, {"role": "assistant", "content": text}], *[gr.skip()] * 3)  # noqa: E731
             async for out in run_in_slot(slots, model_slot, turn, waiting):
@@ -382,22 +394,22 @@ def build(
             trigger(**chat_args).then(lambda: "", outputs=msg, api_name=False)
 
         def on_sync(progress: gr.Progress = gr.Progress()) -> dict:
-            return sync(get_engine(), progress)
+            return sync(engine(), progress)
 
         sync_btn.click(on_sync, outputs=sync_out, api_name="rag_sync", concurrency_id="rag_store")
 
         def on_upload(fs: list, progress: gr.Progress = gr.Progress()) -> dict:
-            return upload(get_engine(), fs, progress)
+            return upload(engine(), fs, progress)
 
         files.upload(on_upload, inputs=files, outputs=sync_out, api_name=False, concurrency_id="rag_store")
 
         def rag_retrieve(question: str, k: int = 5) -> list[dict]:
-            return retrieve_json(get_engine(), question, k, guard_deps)
+            return retrieve_json(engine(), question, k, guard_deps)
 
         search_btn.click(rag_retrieve, inputs=[search_q, k], outputs=search_out, api_name="rag_retrieve")
-        map_btn.click(lambda v: store_map(get_engine(), v), inputs=qvec, outputs=plot, api_name=False)
+        map_btn.click(lambda v: store_map(engine(), v), inputs=qvec, outputs=plot, api_name=False)
         eval_btn.click(
-            lambda f, kk: run_eval(get_engine(), f, kk),
+            lambda f, kk: run_eval(engine(), f, kk),
             inputs=[eval_file, eval_k],
             outputs=[eval_summary, eval_rows, eval_files],
             api_name=False,
@@ -406,7 +418,7 @@ def build(
 
         async def rag_chat(message: str, history: list[dict] | None = None) -> AsyncIterator[str]:
             """Answer a question from the knowledge base; streams the text, sources at the end."""
-            turn = lambda: coalesce(api_chat(get_engine(), message, history, guard_deps=guard_deps))  # noqa: E731
+            turn = lambda: coalesce(api_chat(engine(), message, history, guard_deps=guard_deps))  # noqa: E731
             async for out in run_in_slot(slots, model_slot, turn):
                 yield out
 

@@ -25,9 +25,9 @@ def data_dir(tmp_path_factory) -> Path:
 
 
 def test_int8_embedder_agrees_with_fp32_and_gets_its_own_collection(data_dir):
-    from backends.embeddings import SentenceEmbedder, _make_embedder
     from backends.models import resolve_embedder
     from backends.pipelines.onnx_encoders import OnnxEmbedder
+    from backends.rag.embeddings import SentenceEmbedder, _make_embedder
     from settings import Settings
 
     src = resolve_embedder(None, offline=True)

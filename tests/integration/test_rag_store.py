@@ -51,8 +51,8 @@ CHILD = textwrap.dedent(
     """
     import sys, threading
     sys.path.insert(0, {root!r})
-    import backends.rag_sync as rag_sync
-    from backends.rag_store import VectorStore
+    import backends.rag.sync as rag_sync
+    from backends.rag.store import VectorStore
     from settings import Settings
     from backends import registry
     rag_sync.EMBED_BATCH = 1

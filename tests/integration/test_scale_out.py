@@ -2,11 +2,11 @@
 
 What the code does, and so what a deployment must do:
 
-* The Chroma collection is named after the embedding model only (``rag_store.collection_name``,
+* The Chroma collection is named after the embedding model only (``backends.rag.store.collection_name``,
   e.g. ``kb-all-minilm-l6-v2-384``), never after the kb dir: every app process on one server
   with the same embedder uses the same collection.
 * A sync makes the store hold *exactly* the files of the syncing process's kb dir
-  (``rag_sync.sync_files`` deletes every source its own kb dir lacks). So processes with
+  (``backends.rag.sync.sync_files`` deletes every source its own kb dir lacks). So processes with
   different kb dirs overwrite each other: the last one to sync wins
   (``test_separate_kb_dirs_overwrite_each_other`` pins this down). Behind a load balancer,
   every process must see the same knowledge-base contents: one shared folder, or the same

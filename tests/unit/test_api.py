@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import struct
-from types import SimpleNamespace
 
 import pytest
 from starlette.applications import Starlette
@@ -17,7 +16,17 @@ from api import api_routes
 from api.auth import authorized, bearer, expected_key
 from api.catalog import Catalog, RagChat
 from api.deploy import adapt_for_spaces
-from backends.base import BackendStatus, GenParams, Message, Passage, ToolCall
+from backends.base import (
+    BackendStatus,
+    GenParams,
+    Message,
+    Passage,
+    RagQuery,
+    RagSources,
+    RagText,
+    SearchResult,
+    ToolCall,
+)
 from backends.fakes import FakeChat, FakeEmbedder
 from backends.registry import UnknownBackend
 from settings import Settings
@@ -182,34 +191,29 @@ def test_embeddings_float_and_base64(open_settings):
     assert client.post("/v1/embeddings", json={"model": "all-MiniLM-L6-v2", "input": []}).status_code == 400
 
 
+class ScriptedRagEngine:
+    """``RagEngine.answer``'s events, scripted: the query, the (screened) passages, the text."""
+
+    def __init__(self, passages: list[Passage], pieces: list[str]) -> None:
+        self.passages, self.pieces = passages, pieces
+
+    def answer(self, question, history, *, max_new_tokens=384, screen=None):
+        self.seen = (question, list(history), max_new_tokens)
+        self.screened = screen  # the guarded answer path screens passages (guardrails.rag_answer)
+        yield RagQuery(question)
+        yield RagSources(SearchResult(question, list(screen(self.passages)), {}, []))
+        yield from (RagText(p) for p in self.pieces)
+
+
 def test_models_list_has_fake_and_embedder_and_rag_only_when_present(open_settings):
     ids = {m["id"] for m in make_client(open_settings).get("/v1/models").json()["data"]}
     assert {"fake", "sentence-transformers/all-MiniLM-L6-v2"} <= ids and "rag" not in ids
 
-    class Retriever:
-        def retrieve(self, query, *, k=5):
-            return [Passage("The office is in Rotterdam.", "company/offices.md")]
-
-    client = make_client(open_settings, rag=Retriever())
+    engine = ScriptedRagEngine([Passage("The office is in Rotterdam.", "company/offices.md")], ["Rotterdam."])
+    client = make_client(open_settings, rag=engine)
     assert "rag" in {m["id"] for m in client.get("/v1/models").json()["data"]}
     answer = client.post("/v1/chat/completions", json=chat_body(model="rag")).json()
-    assert answer["choices"][0]["message"]["content"].endswith("Sources: company/offices.md")
-
-
-def test_rag_chat_puts_passages_in_the_system_prompt():
-    fake = FakeChat(script=["Rotterdam [1]."])
-
-    class Retriever:
-        def retrieve(self, query, *, k=5):
-            assert query == "Where is the office?"
-            return [Passage("The office is in Rotterdam.", "offices.md")]
-
-    question = [Message("user", "Where is the office?")]
-    deltas = list(RagChat(Retriever(), lambda: fake).stream(question, params=GenParams()))
-    system = fake.calls[0][0]
-    assert system.role == "system" and "[1] (offices.md) The office is in Rotterdam." in system.content
-    assert "".join(d.text for d in deltas) == "Rotterdam [1].\n\nSources: offices.md"
-    assert deltas[-1].usage is not None
+    assert answer["choices"][0]["message"]["content"] == "Rotterdam.\n\nSources: company/offices.md"
 
 
 def test_key_comes_from_api_key_else_auth_password(tmp_path):
@@ -243,19 +247,11 @@ def test_spaces_binds_all_interfaces_without_share_and_with_short_queues():
 
 
 def test_rag_chat_uses_the_engines_own_answer_pipeline():
-    class Engine:
-        def answer(self, question, history, *, max_new_tokens=384, screen=None):
-            self.seen = (question, list(history), max_new_tokens)
-            self.screened = screen  # the guarded answer path screens passages (guardrails.rag_answer)
-            yield "query", question
-            yield "search", SimpleNamespace(passages=[Passage("t", "b.md"), Passage("u", "a.md")])
-            yield "text", "In "
-            yield "text", "Rotterdam."
-
-    engine = Engine()
+    passages = [Passage("t", "b.md"), Passage("u", "a.md")]
+    engine = ScriptedRagEngine(passages, ["In ", "Rotterdam."])
     hi, hello = Message("user", "Hi"), Message("assistant", "Hello")
     history = [Message("system", "x"), hi, hello, Message("user", "Where?")]
-    deltas = list(RagChat(engine, lambda: None).stream(history, params=GenParams(max_new_tokens=9)))
+    deltas = list(RagChat(engine).stream(history, params=GenParams(max_new_tokens=9)))
     assert "".join(d.text for d in deltas) == "In Rotterdam.\n\nSources: a.md, b.md"
     assert engine.seen == ("Where?", [hi, hello], 9) and engine.screened is not None
     assert deltas[-1].usage.completion_tokens == 2

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from types import SimpleNamespace
 
 import pytest
 from starlette.applications import Starlette
@@ -19,7 +18,7 @@ from starlette.testclient import TestClient
 
 from api import api_routes
 from api.catalog import Catalog, RagChat
-from backends.base import GenParams, Message, Passage, ToolCall
+from backends.base import GenParams, Message, Passage, RagSources, RagText, SearchResult, ToolCall
 from backends.fakes import FakeChat
 from guardrails import GuardrailConfig
 from guardrails.server_policy import policy_from_settings, tighten
@@ -155,14 +154,12 @@ def test_rag_model_uses_the_guarded_answer_path(tmp_path):
         def answer(self, question, history, *, max_new_tokens=384, screen=None):
             passages = screen([Passage(f"{INJECTED} Contact {EMAIL}.", "planted.md")])
             self.prompt = " ".join(p.text for p in passages)
-            yield "search", SimpleNamespace(passages=passages)
-            yield "text", EVIL
+            yield RagSources(SearchResult(question, passages, {}, []))
+            yield RagText(EVIL)
 
     engine = Engine()
     deps = GuardDeps(policy=policy_from_settings(_settings(tmp_path)))
-    deltas = list(
-        RagChat(engine, lambda: None, guard_deps=deps).stream([Message("user", "q?")], params=GenParams())
-    )
+    deltas = list(RagChat(engine, guard_deps=deps).stream([Message("user", "q?")], params=GenParams()))
     text = "".join(d.text for d in deltas)
     assert EMAIL not in engine.prompt and engine.prompt != INJECTED
     assert "](https://evil.example" not in text and "<img" not in text and "planted.md" in text

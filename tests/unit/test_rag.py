@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends.base import Message, Passage
+from backends.base import Message, Passage, RagQuery, RagSources, RagText
 from backends.fakes import FakeChat, FakeEmbedder
 from backends.rag import RagConfig, RagEngine
-from backends.rag_eval import EvalQuestion, evaluate, keyword_mrr, keyword_ndcg, load_questions, save_report
-from backends.rag_ingest import ChunkConfig, discover, load_text, split_document
-from backends.rag_prompt import FENCE, answer_messages, clean_condensed, quote
-from backends.rag_retrieval import BM25Index, mmr, pca_2d, rrf, tokenize
-from backends.rag_store import collection_name
+from backends.rag.eval import EvalQuestion, evaluate, keyword_mrr, keyword_ndcg, load_questions, save_report
+from backends.rag.ingest import ChunkConfig, discover, load_text, split_document
+from backends.rag.prompt import FENCE, answer_messages, clean_condensed, quote
+from backends.rag.retrieval import BM25Index, mmr, pca_2d, rrf, tokenize
+from backends.rag.store import collection_name
 
 ROOT = Path(__file__).resolve().parents[2]
 KB = ROOT / "knowledge-base"
@@ -245,6 +245,50 @@ def test_tab_respond_shows_sources_and_condenses_follow_ups(tmp_path):
         Message("user", "How much is the widget?"),
         Message("assistant", "The widget costs £2,450."),
     ]
+
+
+def test_answer_streams_typed_events_in_order_and_the_guard_adds_its_own(tmp_path):
+    from guardrails import GuardrailConfig
+    from guardrails.rag_answer import AnswerSoFar, CheckedQuestion, FinalAnswer, Refused, guarded_answer
+    from guardrails.session import make_guard
+
+    chat = FakeChat(script=["The widget costs £2,450.", "It costs £2,450."])
+    engine = _engine(tmp_path, _kb(tmp_path), chat=chat)
+    dropped = engine.answer("How much is the widget?", k=2, screen=lambda ps: ps[:1])
+    events = list(dropped)
+    assert [type(e) for e in events[:2]] == [RagQuery, RagSources]
+    assert events[0].text == "How much is the widget?" and len(events[1].result.passages) == 1  # screened
+    assert len(events) == 6 and {type(e) for e in events[2:]} == {RagText}  # one per streamed word
+    assert "".join(e.text for e in events[2:]) == "The widget costs £2,450."
+
+    g = make_guard(GuardrailConfig(blocked_words=("forbidden",)))
+    kinds = [type(e) for e in guarded_answer(engine, "Widget price?", [], g, k=2)]
+    assert kinds[:3] == [CheckedQuestion, RagQuery, RagSources] and kinds[-1] is FinalAnswer
+    assert set(kinds[3:-1]) <= {AnswerSoFar}
+    refused = list(guarded_answer(engine, "the forbidden widget?", [], g, k=2))
+    assert len(refused) == 1 and isinstance(refused[0], Refused)
+
+
+def test_wb_rag_settings_are_honoured_and_a_bad_overlap_is_a_clear_error(tmp_path, monkeypatch):
+    from backends.base import BackendError
+    from settings import Settings
+
+    for name in ("WB_RAG_CHUNK_SIZE", "WB_RAG_CHUNK_OVERLAP", "WB_RAG_K"):
+        monkeypatch.delenv(name, raising=False)
+    assert RagConfig.from_settings(Settings(_env_file=None)) == RagConfig()  # the defaults agree
+    monkeypatch.setenv("WB_RAG_CHUNK_SIZE", "400")
+    monkeypatch.setenv("WB_RAG_CHUNK_OVERLAP", "40")
+    monkeypatch.setenv("WB_RAG_K", "2")
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", kb_dir=_kb(tmp_path))
+    emb, chat = FakeEmbedder(), FakeChat(script=["Blue."])
+    engine = RagEngine(settings, lambda: emb, lambda: chat)  # no config: from the settings
+    cfg = engine.config
+    assert (cfg.chunk.chunk_size, cfg.chunk.chunk_overlap, cfg.k) == (400, 40, 2)
+    sources = next(e for e in engine.answer("What colour is the widget?") if isinstance(e, RagSources))
+    assert len(sources.result.passages) == 2  # WB_RAG_K: the request did not say
+    monkeypatch.setenv("WB_RAG_CHUNK_OVERLAP", "400")
+    with pytest.raises(BackendError, match=r"OVERLAP \(400\) must be smaller than WB_RAG_CHUNK_SIZE"):
+        RagConfig.from_settings(Settings(_env_file=None))
 
 
 def test_tab_errors_are_user_messages(tmp_path):

@@ -42,6 +42,6 @@ def test_main_quiets_telemetry_before_building_the_app(monkeypatch):
 
 
 def test_the_chroma_client_has_telemetry_off(tmp_path):
-    from backends.rag_store import open_client
+    from backends.rag.store import open_client
 
     assert open_client(tmp_path, None).get_settings().anonymized_telemetry is False

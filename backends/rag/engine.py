@@ -3,7 +3,7 @@
 :class:`RagEngine` is a :class:`~backends.base.Retriever` (``retrieve(query, k=...)``),
 registered as kind "rag", name "chroma". Retrieval = Chroma vector search + BM25, fused
 with reciprocal rank fusion, optionally diversified with MMR. Answers stream from the chat
-backend with the retrieved chunks quoted as data (``backends/rag_prompt.py``).
+backend with the retrieved chunks quoted as data (``backends/rag/prompt.py``).
 
 Sync is incremental by content hash (``sync``): only added, changed and deleted files touch
 the store, so an unchanged knowledge base re-syncs in milliseconds. It runs on first use.
@@ -15,70 +15,44 @@ import logging
 import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from backends import rag_prompt
-from backends.base import BackendError, BackendStatus, GenParams, Message, Passage
-from backends.rag_ingest import SUFFIXES, ChunkConfig, discover
-from backends.rag_retrieval import BM25Index, mmr, pca_2d, rrf
-from backends.rag_sync import Progress, SyncReport, sync_files
+from backends.base import (
+    BackendError,
+    BackendStatus,
+    GenParams,
+    Message,
+    Passage,
+    RagEvent,
+    RagQuery,
+    RagSources,
+    RagText,
+    SearchResult,
+)
+from backends.rag import prompt as rag_prompt
+from backends.rag.config import RagConfig
+from backends.rag.index import ChunkIndex
+from backends.rag.ingest import SUFFIXES, discover
+from backends.rag.retrieval import mmr, pca_2d, rrf
+from backends.rag.sync import Progress, SyncReport, sync_files
 from backends.registry import create, register
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RagConfig", "RagEngine", "SearchResult", "SyncReport"]
-
-
-@dataclass(frozen=True)
-class RagConfig:
-    chunk: ChunkConfig = ChunkConfig()
-    k: int = 10
-    candidates: int = 40  # per stage, before fusion
-    hybrid: bool = True  # False = vector search only (the course baseline)
-    mmr: bool = False
-    mmr_lambda: float = 0.7
-    # Fusion and BM25 field weighting, chosen on knowledge-base/ only (BENCHMARKS.md, RAG):
-    rrf_k: int = 20  # RRF's k (the textbook 60 flattens the top ranks)
-    rrf_weights: tuple[float, float] = (1.0, 1.0)  # (vector, BM25) weight of each ranking in RRF
-    bm25_heading_boost: int = 2  # BM25 counts a chunk's context line (title > section) this often
-    collection_suffix: str = ""
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> RagConfig:
-        """Optional ``rag_*`` settings (WB_RAG_CHUNK_SIZE ...) override the defaults."""
-        chunk = ChunkConfig(
-            chunk_size=int(getattr(settings, "rag_chunk_size", None) or ChunkConfig.chunk_size),
-            chunk_overlap=int(getattr(settings, "rag_chunk_overlap", None) or ChunkConfig.chunk_overlap),
-        )
-        return cls(chunk=chunk, k=int(getattr(settings, "rag_k", None) or cls.k))
-
-
-@dataclass
-class SearchResult:
-    query: str
-    passages: list[Passage]
-    stages: dict[str, list[dict[str, Any]]]
-    query_vec: list[float]
-
-
-@dataclass
-class _Index:
-    ids: list[str]
-    texts: list[str]
-    metas: list[dict]
-    vecs: np.ndarray
-    pos: dict[str, int]
-    bm25: BM25Index
+__all__ = ["RagEngine", "SearchResult"]
 
 
 class RagEngine:
     def __init__(
         self,
-        settings: Any,
+        settings: Settings,
         embedder: Callable[[], Any],
         chat: Callable[[], Any] | None = None,
         config: RagConfig | None = None,
@@ -89,9 +63,13 @@ class RagEngine:
         self._embedder_fn = embedder
         self._chat_fn = chat
         self._store: Any = None
-        self._index: _Index | None = None
+        self._index: ChunkIndex | None = None
         self._synced = False
         self._lock = threading.RLock()
+
+    def with_config(self, config: RagConfig) -> RagEngine:
+        """The same knowledge base, embedder and chat model searched with another config."""
+        return RagEngine(self.settings, self._embedder_fn, self._chat_fn, config)
 
     # ------------------------------------------------------------------ store and sync
     @property
@@ -102,7 +80,7 @@ class RagEngine:
     def store(self) -> Any:
         with self._lock:
             if self._store is None:
-                from backends.rag_store import VectorStore, collection_name
+                from backends.rag.store import VectorStore, collection_name
 
                 emb = self.embedder
                 name = collection_name(emb.model_id, emb.dimension, self.config.collection_suffix)
@@ -154,7 +132,7 @@ class RagEngine:
         head = text.split("\n", 1)[0]
         return "\n".join([head] * (boost - 1) + [text])
 
-    def _get_index(self) -> _Index:
+    def _get_index(self) -> ChunkIndex:
         with self._lock:
             self.ensure_synced()
             # another process sharing the store (WB_CHROMA_URL) may have synced since we read it
@@ -162,22 +140,13 @@ class RagEngine:
                 self._index = None
             if self._index is None:
                 rows = self.store.all_chunks()
-                ids = rows["ids"]
-                if not ids:  # nothing to search (and numpy cannot shape 0 vectors of unknown size)
+                if not rows["ids"]:  # nothing to search (and numpy cannot shape 0 vectors of unknown size)
                     types = ", ".join(sorted(SUFFIXES))
                     raise BackendError(
                         f"The knowledge base is empty: no documents in {self.kb_dir}. Add {types} "
                         "files there (or upload them in the RAG tab), then sync."
                     )
-                vecs = np.asarray(rows["embeddings"], dtype=np.float32).reshape(len(ids), -1)
-                self._index = _Index(
-                    ids,
-                    rows["documents"],
-                    rows["metadatas"],
-                    vecs,
-                    {c: i for i, c in enumerate(ids)},
-                    BM25Index(ids, [self._bm25_text(t) for t in rows["documents"]]),
-                )
+                self._index = ChunkIndex.from_rows(rows, self._bm25_text)
             return self._index
 
     def search(self, query: str, k: int | None = None, *, use_mmr: bool | None = None) -> SearchResult:
@@ -209,32 +178,9 @@ class RagEngine:
             )
             final = [cands[i] for i in picked]
             stages["mmr"] = final
-        passages = [self._passage(index, cid, score, stages) for cid, score in final if cid in index.pos]
-        shown = {name: [self._row(index, c, s) for c, s in ranked[:k]] for name, ranked in stages.items()}
+        passages = [index.passage(cid, score, stages) for cid, score in final if cid in index.pos]
+        shown = {name: [index.row(c, s) for c, s in ranked[:k]] for name, ranked in stages.items()}
         return SearchResult(query, passages, shown, list(qvec))
-
-    def _passage(self, index: _Index, cid: str, score: float, stages: dict) -> Passage:
-        i = index.pos[cid]
-        meta = dict(index.metas[i])
-        for name, ranked in stages.items():
-            for rank, (c, s) in enumerate(ranked, start=1):
-                if c == cid:
-                    meta[f"{name}_rank"], meta[f"{name}_score"] = rank, round(float(s), 4)
-                    break
-        meta["id"] = cid
-        return Passage(index.texts[i], meta["source"], meta.get("doc_type", ""), round(float(score), 5), meta)
-
-    @staticmethod
-    def _row(index: _Index, cid: str, score: float) -> dict[str, Any]:
-        i = index.pos.get(cid)
-        meta = index.metas[i] if i is not None else {}
-        text = index.texts[i] if i is not None else ""
-        return {
-            "source": meta.get("source", cid),
-            "doc_type": meta.get("doc_type", ""),
-            "score": round(float(score), 4),
-            "text": text[:160],
-        }
 
     def retrieve(self, query: str, *, k: int = 5) -> list[Passage]:
         return self.search(query, k).passages
@@ -263,24 +209,25 @@ class RagEngine:
         use_mmr: bool | None = None,
         max_new_tokens: int = 384,
         screen: Callable[[list[Passage]], Sequence[Passage]] | None = None,
-    ) -> Iterator[tuple[str, Any]]:
-        """Yields ("query", str), then ("search", SearchResult), then ("text", piece)...
+    ) -> Iterator[RagEvent]:
+        """Yields a RagQuery, then RagSources, then a RagText per streamed piece. ``k``: chunks
+        in the prompt (default: the config's, ``WB_RAG_K``).
 
         ``screen`` (the caller's guardrails) may replace the retrieved passages (masked,
         quoted, or left out) before they are shown and put into the prompt."""
         condensed = self.condense(question, history)
         query = rag_prompt.retrieval_query(question, condensed, history)
-        yield "query", condensed
-        result = self.search(query, k or min(self.config.k, 4), use_mmr=use_mmr)
+        yield RagQuery(condensed)
+        result = self.search(query, k or self.config.k, use_mmr=use_mmr)
         if screen is not None:
-            result.passages = list(screen(list(result.passages)))
-        yield "search", result
-        cap = min(max_new_tokens, int(getattr(self.settings, "max_new_tokens", max_new_tokens)))
+            result = replace(result, passages=list(screen(list(result.passages))))
+        yield RagSources(result)
+        cap = min(max_new_tokens, self.settings.max_new_tokens)
         params = GenParams(temperature=0.1, max_new_tokens=cap)
         msgs = rag_prompt.answer_messages(condensed, result.passages, history)
         for delta in self.chat_model().stream(msgs, params=params):
             if delta.text:
-                yield "text", delta.text
+                yield RagText(delta.text)
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(
@@ -288,7 +235,7 @@ class RagEngine:
     ) -> tuple[Any, list[Path]]:
         """Score retrieval on a JSONL question file (default: the knowledge base's own
         ``knowledge-base-eval.jsonl``); saves JSON and CSV under ``<data dir>/eval``."""
-        from backends.rag_eval import evaluate, load_questions, save_report
+        from backends.rag.eval import evaluate, load_questions, save_report
 
         path = self._user_file(path, "question file") if path else self.kb_dir / "knowledge-base-eval.jsonl"
         if not Path(path).is_file():
@@ -332,14 +279,14 @@ class RagEngine:
         return out
 
 
-def rag_status(settings: Any) -> BackendStatus:
+def rag_status(settings: Settings) -> BackendStatus:
     where = settings.chroma_url or f"{Path(settings.data_dir) / 'chroma'}"
     n = len(discover(Path(settings.kb_dir)))
     return BackendStatus("rag", "chroma", True, f"{n} files in {settings.kb_dir}; store at {where}")
 
 
 @register("rag", "chroma", status=rag_status)
-def _make_rag(settings: Any, deps: Any = None, **_: Any) -> RagEngine:
+def _make_rag(settings: Settings, deps: Any = None, **_: Any) -> RagEngine:
     if deps is not None:  # lazy: the composition root's cache lock is held while we are built
         return RagEngine(settings, deps.embedder, lambda: deps.chat())
     cache: dict[str, Any] = {}

