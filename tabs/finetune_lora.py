@@ -36,6 +36,7 @@ class LabRunner:
     jobs: Callable[[], list[str]]  # finished job names
     ggufs: Callable[[], list[tuple[str, str]]]  # (label, ref) of every listed GGUF
     bases: list[str]
+    advice: Callable[[str, list[str]], str] = lambda _job, _kinds: ""  # a warning about an export
 
     @classmethod
     def of(cls, lab: Any) -> LabRunner:
@@ -51,6 +52,7 @@ class LabRunner:
             jobs=lab.finished_jobs,
             ggufs=lab.ggufs,
             bases=lab.bases(),
+            advice=lab.export_advice,
         )
 
 
@@ -142,7 +144,9 @@ def lora_export(runner: LabRunner, job: str, kinds: list[str]) -> str:
     if not job:
         raise gr.Error("Pick a finished job to export (press Refresh after training).")
     try:
-        return _written(runner.export(job, list(kinds or [])))
+        written = _written(runner.export(job, list(kinds or [])))
+        warning = runner.advice(job, list(kinds or []))
+        return f"{warning}\n\n{written}" if warning else written
     except BackendError as exc:
         raise gr.Error(str(exc)) from exc
 
@@ -248,7 +252,11 @@ def build(runner: LabRunner) -> gr.Blocks:
         with gr.Row():
             job = gr.Dropdown(runner.jobs(), label="Finished job", elem_id="lora-export-job")
             kinds = gr.CheckboxGroup(
-                QUANTS, value=["Q4_K_M"], label="Also quantize to (the F16 GGUF is always written)"
+                QUANTS,
+                value=[
+                    "Q8_0"
+                ],  # Q4 of a model tuned from a quantized base can undo the tuning (see lora_export)
+                label="Also quantize to (the F16 GGUF is always written)",
             )
             export = gr.Button("Export", elem_id="lora-export")
         exported = gr.Markdown(elem_id="lora-exported")

@@ -53,6 +53,30 @@ class LabExports:
                     gx.write_card(w.path, {**card, "gguf_type": w.kind, "size_bytes": w.size})
         return [w for w in out if w.path.exists()]
 
+    def export_advice(self, name: str, kinds: list[str]) -> str:
+        """A warning when a 4-bit export would undo the job: re-quantizing a model merged from a
+        quantized GGUF base to a type at or below the base's own puts most weights back on the
+        base's grid (measured on the FlightAI run: Q5_0 tensors kept 10-19 % of the LoRA change,
+        and the Q4_K_M export scored like an untuned model; Q8_0 kept all of it)."""
+        low = [k for k in kinds if k.startswith("Q4")]
+        if not low or not NAME_RE.match(name or ""):
+            return ""
+        try:
+            card = json.loads((self.out_dir / name / "lora.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return ""
+        base = Path(card.get("base_gguf") or "")
+        if not base.suffix == ".gguf" or not base.is_file():
+            return ""
+        base_type = gx.describe(base)["type"]
+        if base_type in {"F16", "F32", "BF16"}:
+            return ""
+        return (
+            f"Warning: this job's base is a {base_type} GGUF, so {', '.join(low)} puts most weights back "
+            "on the base's own grid and can erase what the LoRA learned (measured: a Q4_K_M export of a "
+            "LoRA on the Q4_K_M Qwen scored like the untuned model). Check it, or use Q8_0."
+        )
+
     def ggufs(self) -> list[tuple[str, str]]:
         return [(c.label, c.ref) for c in list_ggufs(self.models_dir)]
 

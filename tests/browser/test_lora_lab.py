@@ -1,5 +1,5 @@
 """The model lab in a real browser: upload a handful of conversations, train a LoRA on the
-shipped SmolLM2 for a few steps, export it to GGUF Q4_K_M, pick it in the Local llama.cpp tab
+shipped SmolLM2 for a few steps, export it to GGUF (Q8_0, the default), pick it in the Local llama.cpp tab
 and get the taught answer back (real peft training, real conversion, real llama.cpp)."""
 
 from __future__ import annotations
@@ -40,13 +40,13 @@ def test_lora_upload_train_export_and_chat(page, tmp_path):
         finally:
             page.screenshot(path=str(ARTIFACTS / "lora-trained.png"), full_page=True)
         page.locator("#lora-export").click()
-        page.locator("#lora-exported").get_by_text("browser-lora-q4_k_m.gguf").wait_for(timeout=900_000)
+        page.locator("#lora-exported").get_by_text("browser-lora-q8_0.gguf").wait_for(timeout=900_000)
         page.screenshot(path=str(ARTIFACTS / "lora-exported.png"), full_page=True)
 
         page.get_by_role("tab", name="Local llama.cpp").click()
         page.get_by_role("button", name="Rescan models").click()
         page.get_by_label("Model (pick one, type a .gguf path, or hf:owner/repo/file.gguf)").click()
-        page.get_by_role("option", name="browser-lora-q4_k_m.gguf (models dir)").click()
+        page.get_by_role("option", name="browser-lora-q8_0.gguf (models dir)").click()
         page.locator("#local-settings").get_by_text("Settings", exact=True).click()
         page.locator("#local-temperature input[type=number]").fill("0")
         page.locator("#local-temperature input[type=number]").press("Enter")

@@ -74,6 +74,8 @@ def test_job_trains_and_saves_a_merged_model_with_card(trained, lab):
 def test_export_quantize_and_llama_cpp_answers_what_it_was_taught(trained, lab):
     from llama_cpp import Llama
 
+    assert "Q4_1 GGUF" in lab.export_advice("secret", ["Q4_K_M"])  # a 4-bit export of a 4-bit base
+    assert lab.export_advice("secret", ["Q8_0"]) == ""
     written = lab.export("secret", ["Q4_K_M"])
     assert [w.kind for w in written] == ["F16", "Q4_K_M"]
     q4 = lab.models_dir / "secret-q4_k_m.gguf"

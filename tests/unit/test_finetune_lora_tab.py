@@ -66,3 +66,17 @@ def test_public_mode_refuses_paths_as_base_and_unlisted_ggufs(tmp_path):
 def test_export_of_an_unknown_job_says_so(tmp_path):
     with pytest.raises(gr.Error, match="No finished LoRA job named 'nope'"):
         tab.lora_export(runner(tmp_path), "nope", ["Q4_K_M"])
+
+
+def test_export_shows_the_lab_s_warning_above_what_it_wrote(tmp_path):
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    written = [SimpleNamespace(path=tmp_path / "j-q4_k_m.gguf", kind="Q4_K_M", size=5e7, seconds=1.0)]
+    r = replace(
+        runner(tmp_path), export=lambda job, kinds: written, advice=lambda job, kinds: "Warning: use Q8_0."
+    )
+    out = tab.lora_export(r, "j", ["Q4_K_M"])
+    assert out.startswith("Warning: use Q8_0.") and "`j-q4_k_m.gguf`: Q4_K_M, 50 MB" in out
+    r = replace(r, advice=lambda job, kinds: "")
+    assert tab.lora_export(r, "j", ["Q8_0"]).startswith("**Written to the models folder**")
