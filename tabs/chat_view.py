@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import GenParams, Message, ToolCall, Usage
+from backends.base import GenParams, Message, ToolCall, Usage, content_text
 from guardrails import GuardrailConfig
 from tools.loop import ApprovalNeeded, Event, TextDelta, ToolFinished, ToolStarted
 
@@ -79,17 +79,6 @@ def price_of(config: ChatConfig, model_id: str) -> tuple[float, float] | None:
     return PRICES.get(model_id)
 
 
-def text_of(content: Any) -> str:
-    """Gradio 6 sends message content as a list of blocks; plain text is enough here."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        return str(content.get("text") or content.get("value") or "")
-    if isinstance(content, (list, tuple)):
-        return "".join(text_of(c) for c in content)
-    return "" if content is None else str(content)
-
-
 def as_display(history: Sequence[Any] | None) -> list[dict[str, Any]]:
     out = []
     for m in history or []:
@@ -97,7 +86,7 @@ def as_display(history: Sequence[Any] | None) -> list[dict[str, Any]]:
         out.append(
             {
                 "role": d["role"],
-                "content": text_of(d.get("content")),
+                "content": content_text(d.get("content")) or "",
                 "metadata": dict(d.get("metadata") or {}),
             }
         )
@@ -191,21 +180,22 @@ def user_turn_at(
 
 
 def config_from(
-    backend: str,
-    base_url: str,
-    api_key: str,
-    model: str,
-    system: str,
-    tools: Sequence[str] | None,
-    temperature: float,
-    top_p: float,
-    max_tokens: float,
-    stop: str,
+    backend: str = "llama_cpp",
+    base_url: str | None = "",
+    api_key: str | None = "",
+    model: str | None = "",
+    system_prompt: str | None = PRESETS["FlightAI assistant"],
+    tools: Sequence[str] | None = DEFAULT_TOOLS,
+    temperature: float = 0.0,
+    top_p: float = 0.95,
+    max_new_tokens: float = 512,
+    stop: str | None = "",
 ) -> ChatConfig:
+    """A ``ChatConfig`` from the tab's generation controls (named as the API names them)."""
     stops = tuple(s.strip().encode().decode("unicode_escape") for s in (stop or "").split(",") if s.strip())
     params = GenParams(
-        temperature=float(temperature), top_p=float(top_p), max_new_tokens=int(max_tokens), stop=stops
+        temperature=float(temperature), top_p=float(top_p), max_new_tokens=int(max_new_tokens), stop=stops
     )
     return ChatConfig(
-        backend, system or "", tuple(tools or ()), params, base_url or "", api_key or "", model or ""
+        backend, system_prompt or "", tuple(tools or ()), params, base_url or "", api_key or "", model or ""
     )
