@@ -41,59 +41,19 @@ from tabs.chat_view import (
     as_display,
     drop_approval_prompts,
     last_user_turn,
-    price_of,
-    render_event,
+    stream_reply,
     user_turn_at,
     with_system,
 )
 from tabs.guard_ui import GuardDeps, make_guard, shown
-from tabs.model_queue import Slots, run_in_slot
-from tabs.streaming import chat_shape, coalesce
-from tools.loop import Finished, UsageReport, pending_calls, run_loop
+from tabs.model_queue import Slots, stream_in_slot
+from tabs.streaming import chat_shape
+from tools.loop import pending_calls
 from tools.schema import ToolBox
 
 __all__ = ["DEFAULT_TOOLS", "Limits", "build", "decide", "make_model", "respond"]
 log = logging.getLogger(__name__)
 MAX_AUTO_RESUMES = 5
-
-
-def stream_reply(
-    model: ChatModel,
-    convo: list[Message],
-    toolbox: ToolBox,
-    config: ChatConfig,
-    display: list[dict[str, Any]],
-    session: Tally,
-    approvals: dict[str, bool] | None = None,
-) -> Iterator[tuple[list[dict[str, Any]], list[Message], str, bool]]:
-    """Run the loop, yielding (display, conversation, info line, approval pending)."""
-    turn = Tally()
-    answered_by = model.model_id
-    pending = False
-    state = "working…"
-    yield display, convo, f"**{config.backend}** · `{answered_by}` · {state}", False
-    for event in run_loop(model, convo, toolbox, params=config.params, approvals=approvals):
-        if isinstance(event, UsageReport):
-            answered_by = event.model_id
-            price = price_of(config, event.model_id)
-            turn.add(event.usage, price)
-            session.add(event.usage, price)
-            continue
-        if isinstance(event, Finished):
-            convo = list(event.messages)
-            pending = event.reason == "approval"
-            state = FINISH_STATES.get(event.reason, event.reason)
-        render_event(display, event)
-        info = f"**{config.backend}** · `{answered_by}` · {state} · this reply: {turn.describe()}"
-        info += f" · session: {session.describe()}"
-        yield display, convo, info, pending
-
-
-FINISH_STATES = {
-    "stop": "answered",
-    "approval": "waiting for your approval",
-    "max_steps": "stopped (step limit)",
-}
 
 
 def respond(
@@ -214,6 +174,19 @@ def decide(
     )
 
 
+def same_states_skipped(out: tuple, sent: list[Any]) -> tuple:
+    """``out`` with ``gr.skip()`` for the conversation and session States while they hold the
+    object already sent (Gradio stores a State per update and rebuilds its config: while the
+    answer streams, they do not change, and the stored object is the same one)."""
+    out = list(out)
+    for i in (1, 2):
+        if out[i] is sent[i - 1]:
+            out[i] = gr.skip()
+        else:
+            sent[i - 1] = out[i]
+    return tuple(out)
+
+
 def tool_choices(get_tools: Callable[[], tuple[ToolBox, dict[str, str]]]) -> tuple[list[str], str]:
     toolbox, unavailable = get_tools()
     note = "; ".join(f"`{n}` not offered: {why}" for n, why in unavailable.items())
@@ -312,9 +285,10 @@ def build(
         outs = [chatbot, convo, session, info, approval_row]
 
         def ui(gen: Iterator, config: ChatConfig) -> Iterator[tuple]:
+            """``respond``'s updates as the events' outputs; the Output format report at the end."""
             fmt = config.params.response_format
             pending = True
-            for disp, conv2, sess2, line, pending in coalesce(gen, key=lambda u: chat_shape(u[0])):
+            for disp, conv2, sess2, line, pending in gen:
                 yield disp, conv2, sess2, line, gr.update(visible=pending)
             if fmt is not None and not pending:  # the answer as JSON and a pass/fail line
                 answer = next((m["content"] for m in reversed(disp) if m["role"] == "assistant"
@@ -322,13 +296,15 @@ def build(
                 yield [*disp, *output_format.report(formats, answer, fmt)], conv2, sess2, line, gr.update()
 
         async def in_slot(controls: dict[str, Any], turn: Callable[[ChatConfig], Iterator]):
-            """Run ``turn(config)`` in the slot of the model the controls pick; the info line
-            says while it waits."""
+            """Run ``turn(config)`` in the slot of the model the controls pick, paced (one update
+            per ~40 ms at most); the info line says while it waits."""
             config = configure(controls, formats)
             find = lambda: slots.for_model(make_model(chat_for, config))  # noqa: E731
             waiting = lambda text: (gr.skip(), gr.skip(), gr.skip(), text, gr.skip())  # noqa: E731
-            async for out in run_in_slot(slots, find, lambda: ui(turn(config), config), waiting):
-                yield out
+            source = lambda: ui(turn(config), config)  # noqa: E731
+            sent: list[Any] = [None, None]
+            async for out in stream_in_slot(slots, find, source, waiting, key=lambda u: chat_shape(u[0])):
+                yield same_states_skipped(out, sent)
 
         # The API parameters are named once (tabs/chat_request.API_PARAMS, the events'
         # inputs_kwargs); the states come last, as keywords too, so the data order is unchanged.

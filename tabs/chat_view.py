@@ -1,17 +1,27 @@
 """Chat tab's plain parts (no gradio): presets, request config, token/cost tally, and how
-loop events become chatbot messages (dicts with ``metadata`` for tool use).
+loop events become chatbot messages (dicts with ``metadata`` for tool use, ``stream_reply``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import GenParams, Message, ToolCall, Usage, content_text
+from backends.base import ChatModel, GenParams, Message, ToolCall, Usage, content_text
 from guardrails import GuardrailConfig
-from tools.loop import ApprovalNeeded, Event, TextDelta, ToolFinished, ToolStarted
+from tools.loop import (
+    ApprovalNeeded,
+    Event,
+    Finished,
+    TextDelta,
+    ToolFinished,
+    ToolStarted,
+    UsageReport,
+    run_loop,
+)
+from tools.schema import ToolBox
 
 PRESETS = {
     "FlightAI assistant": (
@@ -199,3 +209,42 @@ def config_from(
     return ChatConfig(
         backend, system_prompt or "", tuple(tools or ()), params, base_url or "", api_key or "", model or ""
     )
+
+
+def stream_reply(
+    model: ChatModel,
+    convo: list[Message],
+    toolbox: ToolBox,
+    config: ChatConfig,
+    display: list[dict[str, Any]],
+    session: Tally,
+    approvals: dict[str, bool] | None = None,
+) -> Iterator[tuple[list[dict[str, Any]], list[Message], str, bool]]:
+    """Run the loop, yielding (display, conversation, info line, approval pending)."""
+    turn = Tally()
+    answered_by = model.model_id
+    pending = False
+    state = "working…"
+    yield display, convo, f"**{config.backend}** · `{answered_by}` · {state}", False
+    for event in run_loop(model, convo, toolbox, params=config.params, approvals=approvals):
+        if isinstance(event, UsageReport):
+            answered_by = event.model_id
+            price = price_of(config, event.model_id)
+            turn.add(event.usage, price)
+            session.add(event.usage, price)
+            continue
+        if isinstance(event, Finished):
+            convo = list(event.messages)
+            pending = event.reason == "approval"
+            state = FINISH_STATES.get(event.reason, event.reason)
+        render_event(display, event)
+        info = f"**{config.backend}** · `{answered_by}` · {state} · this reply: {turn.describe()}"
+        info += f" · session: {session.describe()}"
+        yield display, convo, info, pending
+
+
+FINISH_STATES = {
+    "stop": "answered",
+    "approval": "waiting for your approval",
+    "max_steps": "stopped (step limit)",
+}
