@@ -6,8 +6,9 @@ else's load; CPU time per request does not. This starts one real ``python -m lla
 ``--requests`` ``/chat`` calls one after another with ``gradio_client`` from this process, and
 reads the app process's CPU time (user + system, all threads, from ``/proc``) before and after:
 app CPU ms per request (also with the idle app's CPU per second, Gradio's queue polling, taken
-out: sequential requests on a slow remote are mostly waiting). The same requests straight to the server with the ``openai`` client are
-timed the same way in this process (the raw library's CPU per request, for scale).
+out: sequential requests on a slow remote are mostly waiting). The same requests straight to
+the server with the ``openai`` client are timed the same way in this process (the raw
+library's CPU per request, for scale).
 
 ``--py-spy FILE`` also samples the app with py-spy during the measured requests (``--format
 raw``: collapsed stacks; ``--top`` prints the functions with the most samples). ``--app-root``
