@@ -164,3 +164,16 @@ def test_api_parameters_are_named_once_and_in_the_public_order():
         assert names[endpoint] == ["history", *API_PARAMS], endpoint
     defaults = {p["parameter_name"]: p["parameter_has_default"] for p in info["/chat"]["parameters"]}
     assert all(defaults[n] for n in API_PARAMS)  # clients may leave every control out
+
+
+def test_states_are_skipped_while_they_hold_the_object_already_sent():
+    from tabs.chat import same_states_skipped
+
+    convo, session, sent = [Message("user", "hi")], Tally(), [None, None]
+    first = same_states_skipped(("d1", convo, session, "info", "row"), sent)
+    assert first == ("d1", convo, session, "info", "row")  # the first update sends them
+    second = same_states_skipped(("d2", convo, session, "info", "row"), sent)
+    assert second[1] == gr.skip() and second[2] == gr.skip() and second[0] == "d2"
+    new_convo = [*convo, Message("assistant", "hello")]
+    third = same_states_skipped(("d3", new_convo, session, "info", "row"), sent)
+    assert third[1] is new_convo and third[2] == gr.skip()
