@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.errors import ApiError, bad_request
-from backends.base import GenParams, Message, ToolCall, ToolSpec
+from backends.base import GenParams, Message, ToolCall, ToolSpec, content_text
 from backends.structured import SchemaError, parse_response_format
 
 
@@ -89,19 +89,18 @@ def parse(model: type[BaseModel], body: Any) -> Any:
 
 def message_text(m: ChatMessageIn, index: int) -> str:
     """Text of a message; content parts must all be text (no images here)."""
-    if m.content is None:
-        return ""
-    if isinstance(m.content, str):
-        return m.content
-    texts = []
-    for part in m.content:
-        if part.get("type") != "text" or not isinstance(part.get("text"), str):
-            raise bad_request(
-                f"messages[{index}]: only text content parts are supported, got {part.get('type')!r}.",
-                param=f"messages.{index}.content",
-            )
-        texts.append(part["text"])
-    return "\n".join(texts)
+
+    def refuse(part: Any) -> None:
+        kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+        raise bad_request(
+            f"messages[{index}]: only text content parts are supported, got {kind!r}.",
+            param=f"messages.{index}.content",
+        )
+
+    for part in m.content if isinstance(m.content, list) else ():
+        if part.get("type") != "text":  # OpenAI parts always say their type
+            refuse(part)
+    return content_text(m.content, sep="\n", non_text=refuse) or ""
 
 
 def to_messages(req: ChatCompletionRequest, *, max_chars: int, max_messages: int) -> list[Message]:

@@ -6,7 +6,7 @@ backend module that made them: they are converted to these frozen dataclasses fi
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -27,6 +27,38 @@ class Message:
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
     name: str | None = None
+
+
+def content_text(content: Any, *, sep: str = "", non_text: Callable[[Any], None] | None = None) -> str | None:
+    """The text of a chat message's content, in every shape it arrives in; None when it holds
+    no text. The one converter for the tabs (Gradio 6 history and edit events) and ``/v1``.
+
+    - a str is itself; None is None;
+    - a part dict: ``{"type": "text", "text": ...}`` (OpenAI and Gradio 6) or an untyped
+      ``{"text": ...}`` / ``{"value": "..."}`` gives its text; other types (``image_url``,
+      Gradio's ``file`` and ``component`` blocks) are not text;
+    - a message (a dict with ``role``/``content``, ``gr.ChatMessage``, ``Message``): its content;
+    - a list or tuple of parts: the text parts joined with ``sep`` (None when none is text);
+    - anything else (a Gradio component, ``FileData``) is not text.
+
+    ``non_text(part)`` is called for each part that is not text (e.g. to refuse images).
+    """
+    if content is None or isinstance(content, str):
+        return content
+    if isinstance(content, (list, tuple)):
+        texts = [t for part in content if (t := content_text(part, sep=sep, non_text=non_text)) is not None]
+        return sep.join(texts) if texts else None
+    if isinstance(content, dict):
+        if "role" in content and "content" in content:
+            return content_text(content["content"], sep=sep, non_text=non_text)
+        text = content.get("text", content.get("value"))
+        if content.get("type", "text") == "text" and isinstance(text, str):
+            return text
+    elif hasattr(content, "role") and hasattr(content, "content"):
+        return content_text(content.content, sep=sep, non_text=non_text)
+    if non_text is not None:
+        non_text(content)
+    return None
 
 
 def to_openai_messages(messages: Sequence[Message], *, names: bool = False) -> list[dict[str, Any]]:

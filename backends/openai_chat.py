@@ -17,7 +17,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends.base import (
     BackendError,
@@ -32,6 +32,9 @@ from backends.base import (
 )
 from backends.registry import register
 from backends.tool_text import TextToolCallFilter
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +248,7 @@ class OpenAIChat:
         yield Delta(usage=usage, finish_reason=finish or "stop")
 
 
-def openai_status(settings: Any) -> BackendStatus:
+def openai_status(settings: Settings) -> BackendStatus:
     if not (settings.openai_base_url or settings.openai_api_key):
         detail = "no key/base URL configured (set WB_OPENAI_BASE_URL or WB_OPENAI_API_KEY)"
         return BackendStatus("chat", "openai", False, detail)
@@ -254,7 +257,7 @@ def openai_status(settings: Any) -> BackendStatus:
 
 
 @register("chat", "openai", status=openai_status)
-def _make_openai_chat(settings: Any, **deps: Any) -> OpenAIChat:
+def _make_openai_chat(settings: Settings, **deps: Any) -> OpenAIChat:
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     return OpenAIChat(
         base_url=settings.openai_base_url,
@@ -262,5 +265,5 @@ def _make_openai_chat(settings: Any, **deps: Any) -> OpenAIChat:
         model=settings.openai_model,
         timeout=settings.openai_timeout,
         max_retries=settings.openai_max_retries,
-        fixed_server=bool(getattr(settings, "is_public", False)),
+        fixed_server=settings.is_public,
     )

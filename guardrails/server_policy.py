@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 from guardrails.core import DEFAULT_REFUSAL, PLACES, GuardrailConfig
 from guardrails.pii import ALL_KINDS
 from guardrails.topics import parse_list
+
+if TYPE_CHECKING:  # for the annotation only: the app passes its Settings in
+    from settings import Settings
 
 
 def _items(value: str | None) -> tuple[str, ...]:
@@ -38,11 +41,11 @@ def _csv(value: str | None, allowed: tuple[str, ...] | frozenset[str], setting: 
     return frozenset(items)
 
 
-def policy_from_settings(settings: Any) -> GuardrailConfig:
+def policy_from_settings(settings: Settings) -> GuardrailConfig:
     """The server's policy from ``Settings`` (a bad regex or an unknown place is a clear error)."""
     import re
 
-    patterns = _items(getattr(settings, "guard_blocked_patterns", ""))
+    patterns = _items(settings.guard_blocked_patterns)
     for p in patterns:
         try:
             re.compile(p)
@@ -50,26 +53,22 @@ def policy_from_settings(settings: Any) -> GuardrailConfig:
             raise ValueError(
                 f"WB_GUARD_BLOCKED_PATTERNS: {p!r} is not a valid regular expression: {exc}"
             ) from None
-    injection = bool(getattr(settings, "guard_injection", True))
+    injection = bool(settings.guard_injection)
     return GuardrailConfig(
-        pii_where=_csv(getattr(settings, "guard_pii_where", ",".join(PLACES)), PLACES, "WB_GUARD_PII_WHERE"),
-        pii_kinds=_csv(
-            getattr(settings, "guard_pii_kinds", "email,phone,card,iban,ip"), ALL_KINDS, "WB_GUARD_PII_KINDS"
-        ),
-        denied_topics=_items(getattr(settings, "guard_denied_topics", "")),
-        blocked_words=parse_list(getattr(settings, "guard_blocked_words", "") or ""),
+        pii_where=_csv(settings.guard_pii_where, PLACES, "WB_GUARD_PII_WHERE"),
+        pii_kinds=_csv(settings.guard_pii_kinds, ALL_KINDS, "WB_GUARD_PII_KINDS"),
+        denied_topics=_items(settings.guard_denied_topics),
+        blocked_words=parse_list(settings.guard_blocked_words or ""),
         blocked_patterns=patterns,
-        refusal_message=(getattr(settings, "guard_refusal_message", "") or "").strip() or DEFAULT_REFUSAL,
+        refusal_message=(settings.guard_refusal_message or "").strip() or DEFAULT_REFUSAL,
         injection_where=frozenset({"input", "retrieved", "tool"}) if injection else frozenset(),
-        refuse_user_injection=bool(getattr(settings, "guard_refuse_user_injection", False)),
-        drop_flagged=bool(getattr(settings, "guard_drop_flagged", False)),
-        sanitize_output=bool(getattr(settings, "guard_sanitize_output", True)),
+        refuse_user_injection=bool(settings.guard_refuse_user_injection),
+        drop_flagged=bool(settings.guard_drop_flagged),
+        sanitize_output=bool(settings.guard_sanitize_output),
         allowed_hosts=tuple(
-            h.strip().lower()
-            for h in (getattr(settings, "guard_allowed_hosts", "") or "").split(",")
-            if h.strip()
+            h.strip().lower() for h in (settings.guard_allowed_hosts or "").split(",") if h.strip()
         ),
-        max_input_chars=int(getattr(settings, "max_input_chars", GuardrailConfig.max_input_chars)),
+        max_input_chars=int(settings.max_input_chars),
     )
 
 

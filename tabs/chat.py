@@ -18,9 +18,20 @@ from typing import Any
 
 import gradio as gr
 
-from backends.base import BackendError, ChatModel, Message, ToolCall
-from guardrails import DEFAULT_REFUSAL, PLACES, GuardrailConfig, TurnTaint
+from backends.base import BackendError, ChatModel, Message, content_text
+from guardrails import PLACES
 from tabs import guard_ui, output_format
+from tabs.chat_guard import (
+    blocked_calls,
+    decide_calls,
+    finalize,
+    guard_tools,
+    mark_blocked,
+    turn_taint,
+    view,
+    with_notes,
+)
+from tabs.chat_request import configure, make_model, named
 from tabs.chat_view import (
     DEFAULT_TOOLS,
     PRESETS,
@@ -28,150 +39,21 @@ from tabs.chat_view import (
     Limits,
     Tally,
     as_display,
-    config_from,
     drop_approval_prompts,
     last_user_turn,
-    price_of,
-    render_event,
-    text_of,
+    stream_reply,
     user_turn_at,
     with_system,
 )
-from tabs.guard_ui import Guard, GuardDeps, make_guard, message_taint, shown
-from tabs.model_queue import Slots, run_in_slot
-from tabs.streaming import chat_shape, coalesce
-from tools.loop import Finished, UsageReport, pending_calls, run_loop
-from tools.schema import Tool, ToolBox
+from tabs.guard_ui import GuardDeps, make_guard, shown
+from tabs.model_queue import Slots, stream_in_slot
+from tabs.streaming import chat_shape
+from tools.loop import pending_calls
+from tools.schema import ToolBox
 
+__all__ = ["DEFAULT_TOOLS", "Limits", "build", "decide", "make_model", "respond"]
 log = logging.getLogger(__name__)
-KINDS = guard_ui.DEFAULT_KINDS
-THRESHOLD = GuardrailConfig.topic_threshold
-REFUSAL = DEFAULT_REFUSAL
-FREE = output_format.CHOICES[0]
-
-
-def stream_reply(
-    model: ChatModel,
-    convo: list[Message],
-    toolbox: ToolBox,
-    config: ChatConfig,
-    display: list[dict[str, Any]],
-    session: Tally,
-    approvals: dict[str, bool] | None = None,
-) -> Iterator[tuple[list[dict[str, Any]], list[Message], str, bool]]:
-    """Run the loop, yielding (display, conversation, info line, approval pending)."""
-    turn = Tally()
-    answered_by = model.model_id
-    pending = False
-    state = "working…"
-    yield display, convo, f"**{config.backend}** · `{answered_by}` · {state}", False
-    for event in run_loop(model, convo, toolbox, params=config.params, approvals=approvals):
-        if isinstance(event, UsageReport):
-            answered_by = event.model_id
-            price = price_of(config, event.model_id)
-            turn.add(event.usage, price)
-            session.add(event.usage, price)
-            continue
-        if isinstance(event, Finished):
-            convo = list(event.messages)
-            pending = event.reason == "approval"
-            state = FINISH_STATES.get(event.reason, event.reason)
-        render_event(display, event)
-        info = f"**{config.backend}** · `{answered_by}` · {state} · this reply: {turn.describe()}"
-        info += f" · session: {session.describe()}"
-        yield display, convo, info, pending
-
-
-FINISH_STATES = {
-    "stop": "answered",
-    "approval": "waiting for your approval",
-    "max_steps": "stopped (step limit)",
-}
-
-
-def make_model(chat_for: Callable[[str], ChatModel], config: ChatConfig) -> ChatModel:
-    try:
-        model = chat_for(config.backend)
-    except KeyError as exc:
-        raise gr.Error(str(exc.args[0] if exc.args else exc)) from None
-    except BackendError as exc:
-        raise gr.Error(str(exc)) from None
-    with_options = getattr(model, "with_options", None)
-    if with_options is not None:  # per-request server settings (OpenAI-compatible backend)
-        try:
-            model = with_options(
-                base_url=config.base_url or None, api_key=config.api_key or None, model=config.model or None
-            )
-        except BackendError as exc:  # public mode: the server and key are the operator's
-            raise gr.Error(str(exc)) from None
-    return model
-
-
-def guard_tools(toolbox: ToolBox, g: Guard, turn: TurnTaint) -> ToolBox:
-    """The same tools, each result checked (masked, flagged and quoted) before the model reads it."""
-
-    def wrap(tool: Tool) -> Tool:
-        def fn(**kwargs: Any) -> str:
-            result = tool.fn(**kwargs)
-            text = result if isinstance(result, str) else str(result)
-            res = g.result(g.guard.check_tool_result(text, tool=tool.name, turn=turn), f"{tool.name} result")
-            if not res.allowed:
-                return f"[The {tool.name} result was withheld by the guardrails ({res.blocked_by}).]"
-            return res.text
-
-        return replace(tool, fn=fn)
-
-    return ToolBox(wrap(t) for n in toolbox.names if (t := toolbox.get(n)) is not None)
-
-
-def _view(display: list[dict[str, Any]], start: int, g: Guard) -> list[dict[str, Any]]:
-    """What the chatbot shows: this turn's answers and tool results made safe to render."""
-    out = display[:start]
-    for m in display[start:]:
-        if m["role"] != "assistant":
-            out.append(m)
-        elif m["metadata"]:
-            out.append({**m, "content": shown(m["content"])})
-        else:
-            out.append({**m, "content": g.partial.check_output(m["content"], final=False).text})
-    return out
-
-
-def _finalize(display: list[dict[str, Any]], start: int, convo: list[Message], g: Guard) -> list[Message]:
-    """Run the full output check on this turn's answers (in place); the conversation keeps
-    the checked text too, so a refused or masked answer never goes back to the model."""
-    fixed: dict[str, str] = {}
-    for m in display[start:]:
-        if m["role"] == "assistant" and not m["metadata"] and m["content"]:
-            res = g.result(g.guard.check_output(m["content"]), "Answer")
-            fixed[m["content"]] = res.text
-            m["content"] = res.text
-    return [
-        replace(m, content=fixed[m.content]) if m.role == "assistant" and m.content in fixed else m
-        for m in convo
-    ]
-
-
-def _mark_blocked(display: list[dict[str, Any]], call_id: str, reason: str) -> None:
-    for m in display:
-        if m["metadata"].get("id") in (call_id, f"{call_id}-approval"):
-            title = m["metadata"].get("title", "")
-            if title.startswith(("Approval needed", "Approved")):
-                title = "Blocked" + title[title.index(":") :]
-                m["metadata"].update(title=title, status="done", id=f"{call_id}-approval")
-                m["content"] = reason
-
-
-def _turn_taint(convo: Sequence[Message], message: str | None) -> TurnTaint:
-    """The injection verdicts of the current turn: tool results so far and the user's message."""
-    if message is None:
-        turn = TurnTaint.from_messages(convo)
-        message = next((m.content for m in reversed(convo) if m.role == "user"), "")
-    else:
-        turn = TurnTaint()
-    if (verdict := message_taint(message)) is not None:
-        turn.record(verdict)
-    return turn
+MAX_AUTO_RESUMES = 5
 
 
 def respond(
@@ -213,24 +95,12 @@ def respond(
             convo += [Message("user", "[a message the guardrails refused]"), Message("assistant", inp.text)]
             yield display, convo, session, f"**{config.backend}** · refused\n\n{g.markdown()}", False
             return
-        turn = _turn_taint(convo, message)
+        turn = turn_taint(convo, message)
         convo.append(Message("user", inp.text))
         display.append({"role": "user", "content": shown(inp.text), "metadata": {}})
     else:
-        turn = _turn_taint(convo, None)
-        decided = {}
-        for call in pending_calls(convo):
-            if call.id in approvals:
-                tool = toolbox.get(call.name)
-                side_effect = bool(tool and tool.side_effect)
-                ok = g.guard.may_run_tool(
-                    call.name, side_effect=side_effect, approved=approvals[call.id], turn=turn
-                )
-                if approvals[call.id] and not ok.allowed:
-                    g.note(ok.reason)
-                    _mark_blocked(display, call.id, ok.reason)
-                decided[call.id] = ok.allowed
-        approvals = decided
+        turn = turn_taint(convo, None)
+        approvals = decide_calls(convo, toolbox, approvals, display, g, turn)
     if turn.flagged:
         g.note("Tools with side effects will not run in this turn: it contains content flagged as a possible "
                "prompt injection.")  # fmt: skip
@@ -250,18 +120,18 @@ def respond(
                 model, convo, toolbox, config, display, session, approvals
             ):
                 convo = conv
-                yield _view(disp, start, g), conv, session, _with_notes(info, g), pending
+                yield view(disp, start, g), conv, session, with_notes(info, g), pending
             if not pending:
                 break
-            blocked = _blocked_calls(convo, toolbox, g, turn)
+            blocked = blocked_calls(convo, toolbox, g, turn)
             if not blocked:
                 break  # the user decides (Approve / Deny)
             for call, reason in blocked:  # flagged turn: no question to ask, resume with a denial
                 g.note(reason)
-                _mark_blocked(display, call.id, reason)
+                mark_blocked(display, call.id, reason)
             approvals = {**(approvals or {}), **{c.id: False for c, _ in blocked}}
-        convo = _finalize(display, start, list(convo), g)
-        yield _view(display, start, g), convo, session, _with_notes(info, g), pending
+        convo = finalize(display, start, list(convo), g)
+        yield view(display, start, g), convo, session, with_notes(info, g), pending
     except BackendError as exc:
         raise gr.Error(str(exc)) from None
     except gr.Error:
@@ -269,27 +139,6 @@ def respond(
     except Exception as exc:  # never a traceback in the page
         log.exception("chat turn failed")
         raise gr.Error(f"The model failed: {type(exc).__name__}. See the server log.") from None
-
-
-MAX_AUTO_RESUMES = 5
-
-
-def _blocked_calls(
-    convo: Sequence[Message], toolbox: ToolBox, g: Guard, turn: TurnTaint
-) -> list[tuple[ToolCall, str]]:
-    out = []
-    for call in pending_calls(convo):
-        tool = toolbox.get(call.name)
-        if tool is not None and tool.side_effect:
-            ok = g.guard.may_run_tool(call.name, side_effect=True, approved=False, turn=turn)
-            if not ok.allowed and not ok.needs_approval:
-                out.append((call, ok.reason))
-    return out
-
-
-def _with_notes(info: str, g: Guard) -> str:
-    notes = g.markdown()
-    return f"{info}\n\n{notes}" if notes else info
 
 
 def decide(
@@ -323,6 +172,19 @@ def decide(
         approvals=approvals,
         guard_deps=guard_deps,
     )
+
+
+def same_states_skipped(out: tuple, sent: list[Any]) -> tuple:
+    """``out`` with ``gr.skip()`` for the conversation and session States while they hold the
+    object already sent (Gradio stores a State per update and rebuilds its config: while the
+    answer streams, they do not change, and the stored object is the same one)."""
+    out = list(out)
+    for i in (1, 2):
+        if out[i] is sent[i - 1]:
+            out[i] = gr.skip()
+        else:
+            sent[i - 1] = out[i]
+    return tuple(out)
 
 
 def tool_choices(get_tools: Callable[[], tuple[ToolBox, dict[str, str]]]) -> tuple[list[str], str]:
@@ -418,110 +280,73 @@ def build(
                     stop = gr.Textbox("", label="Stop sequences (comma-separated)")
                 guard = guard_ui.controls(PLACES)
                 out_fmt = output_format.controls()
-        cfg = [backend, base_url, api_key, model_name, system, tools, temperature, top_p, max_tokens, stop,
-               *guard.inputs, *out_fmt.inputs]  # fmt: skip
+        gen = [backend, base_url, api_key, model_name, system, tools, temperature, top_p, max_tokens, stop]
+        controls = named([*gen, *guard.inputs, *out_fmt.inputs])
         outs = [chatbot, convo, session, info, approval_row]
 
-        def ui(gen: Iterator, config: ChatConfig | None = None) -> Iterator[tuple]:
-            fmt = config.params.response_format if config else None
+        def ui(gen: Iterator, config: ChatConfig) -> Iterator[tuple]:
+            """``respond``'s updates as the events' outputs; the Output format report at the end."""
+            fmt = config.params.response_format
             pending = True
-            for disp, conv2, sess2, line, pending in coalesce(gen, key=lambda u: chat_shape(u[0])):
+            for disp, conv2, sess2, line, pending in gen:
                 yield disp, conv2, sess2, line, gr.update(visible=pending)
             if fmt is not None and not pending:  # the answer as JSON and a pass/fail line
                 answer = next((m["content"] for m in reversed(disp) if m["role"] == "assistant"
                                and not m["metadata"]), "")  # fmt: skip
                 yield [*disp, *output_format.report(formats, answer, fmt)], conv2, sess2, line, gr.update()
 
-        async def in_slot(config: ChatConfig, turn: Callable[[], Iterator]):
-            """Run ``turn`` in the slot of the model ``config`` picks; the info line says
-            while it waits."""
+        async def in_slot(controls: dict[str, Any], turn: Callable[[ChatConfig], Iterator]):
+            """Run ``turn(config)`` in the slot of the model the controls pick, paced (one update
+            per ~40 ms at most); the info line says while it waits."""
+            config = configure(controls, formats)
             find = lambda: slots.for_model(make_model(chat_for, config))  # noqa: E731
             waiting = lambda text: (gr.skip(), gr.skip(), gr.skip(), text, gr.skip())  # noqa: E731
-            async for out in run_in_slot(slots, find, lambda: ui(turn(), config), waiting):
+            source = lambda: ui(turn(config), config)  # noqa: E731
+            sent: list[Any] = [None, None]
+            async for out in stream_in_slot(slots, find, source, waiting, key=lambda u: chat_shape(u[0])):
+                yield same_states_skipped(out, sent)
+
+        # The API parameters are named once (tabs/chat_request.API_PARAMS, the events'
+        # inputs_kwargs); the states come last, as keywords too, so the data order is unchanged.
+        async def chat(message, history, *, conv=None, sess=None, **controls):
+            turn = lambda config: respond(chat_for, get_tools, limits, message, history, conv, sess,  # noqa: E731
+                                          config, guard_deps=guard_deps)  # fmt: skip
+            async for out in in_slot(controls, turn):
                 yield out
 
-        def configure(backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
-                      max_new_tokens, stop, *guard_values) -> ChatConfig:  # fmt: skip
-            config = config_from(backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
-                                 max_new_tokens, stop)  # fmt: skip
-            fmt = output_format.resolve(formats, *guard_values[7:])  # guard (7 values), then output (3)
-            params = replace(config.params, response_format=fmt)
-            return replace(config, guard=guard_ui.config_from_ui(*guard_values[:7]), params=params)
+        def decision(approved: bool):
+            async def handler(history, *, conv=None, sess=None, **controls):
+                turn = lambda config: decide(chat_for, get_tools, limits, approved, history, conv, sess,  # noqa: E731
+                                             config, guard_deps)  # fmt: skip
+                async for out in in_slot(controls, turn):
+                    yield out
 
-        # Named parameters: they are the public API (gradio_client shows these names). The
-        # guardrail settings have defaults, so clients that leave them out get the safe ones.
-        async def chat(message, history, backend, base_url, api_key, model, system_prompt, tools, temperature,
-                 top_p, max_new_tokens, stop, mask_pii_in=PLACES, pii_kinds=KINDS, denied_topics="",
-                 topic_threshold=THRESHOLD, blocked_words="", blocked_patterns="", refusal_message=REFUSAL,
-                 output_format=FREE, output_schema="", output_fields=None,
-                 conv=None, sess=None):  # fmt: skip
-            config = configure(backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
-                               max_new_tokens, stop, mask_pii_in, pii_kinds, denied_topics, topic_threshold,
-                               blocked_words, blocked_patterns, refusal_message, output_format, output_schema,
-                               output_fields)  # fmt: skip
-            turn = lambda: respond(chat_for, get_tools, limits, message, history, conv, sess, config,  # noqa: E731
-                                   guard_deps=guard_deps)  # fmt: skip
-            async for out in in_slot(config, turn):
-                yield out
+            return handler
 
-        async def approve(history, backend, base_url, api_key, model, system_prompt, tools, temperature,
-                    top_p, max_new_tokens, stop, mask_pii_in=PLACES, pii_kinds=KINDS, denied_topics="",
-                    topic_threshold=THRESHOLD, blocked_words="", blocked_patterns="", refusal_message=REFUSAL,
-                    output_format=FREE, output_schema="", output_fields=None,
-                    conv=None, sess=None):  # fmt: skip
-            config = configure(backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
-                               max_new_tokens, stop, mask_pii_in, pii_kinds, denied_topics, topic_threshold,
-                               blocked_words, blocked_patterns, refusal_message, output_format, output_schema,
-                               output_fields)  # fmt: skip
-            turn = lambda: decide(chat_for, get_tools, limits, True, history, conv, sess, config, guard_deps)  # noqa: E731
-            async for out in in_slot(config, turn):
-                yield out
-
-        async def deny(history, backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
-                 max_new_tokens, stop, mask_pii_in=PLACES, pii_kinds=KINDS, denied_topics="",
-                 topic_threshold=THRESHOLD, blocked_words="", blocked_patterns="", refusal_message=REFUSAL,
-                 output_format=FREE, output_schema="", output_fields=None,
-                 conv=None, sess=None):  # fmt: skip
-            config = configure(backend, base_url, api_key, model, system_prompt, tools, temperature, top_p,
-                               max_new_tokens, stop, mask_pii_in, pii_kinds, denied_topics, topic_threshold,
-                               blocked_words, blocked_patterns, refusal_message, output_format, output_schema,
-                               output_fields)  # fmt: skip
-            turn = lambda: decide(chat_for, get_tools, limits, False, history, conv, sess, config, guard_deps)  # noqa: E731
-            async for out in in_slot(config, turn):
-                yield out
-
-        async def retry(history, *rest):
-            text, disp, conv2 = last_user_turn(history, rest[-2])
+        async def retry(history, *, conv=None, sess=None, **controls):
+            text, disp, conv2 = last_user_turn(history, conv)
             if not text:
                 raise gr.Error("Nothing to retry yet.")
-            async for out in chat(text, disp, *rest[:-2], conv2, rest[-1]):
+            async for out in chat(text, disp, conv=conv2, sess=sess, **controls):
                 yield out
 
-        async def edit(evt: gr.EditData, history, backend, base_url, api_key, model, system_prompt, tools,
-                 temperature, top_p, max_new_tokens, stop, mask_pii_in=PLACES, pii_kinds=KINDS,
-                 denied_topics="", topic_threshold=THRESHOLD, blocked_words="", blocked_patterns="",
-                 refusal_message=REFUSAL,
-                 output_format=FREE, output_schema="", output_fields=None, conv=None, sess=None):  # fmt: skip
+        async def edit(evt: gr.EditData, history, *, conv=None, sess=None, **controls):
             index = evt.index if isinstance(evt.index, int) else evt.index[0]
             _, disp, conv2 = user_turn_at(history, conv, index)
-            async for out in chat(text_of(evt.value), disp, backend, base_url, api_key, model, system_prompt,
-                                  tools, temperature, top_p, max_new_tokens, stop, mask_pii_in, pii_kinds,
-                                  denied_topics, topic_threshold, blocked_words, blocked_patterns,
-                                  refusal_message, output_format, output_schema, output_fields, conv2,
-                                  sess):  # fmt: skip
+            async for out in chat(content_text(evt.value) or "", disp, conv=conv2, sess=sess, **controls):
                 yield out
 
         def undo(history, conv):
             text, disp, conv2 = last_user_turn(history, conv)
             return disp, conv2, text, gr.update(visible=False)
 
-        state = [convo, session]
-        send = msg.submit(chat, [msg, chatbot, *cfg, *state], outs, api_name="chat", **model_bound)
+        kw = dict(inputs_kwargs={**controls, "conv": convo, "sess": session}, outputs=outs, **model_bound)
+        send = msg.submit(chat, [msg, chatbot], api_name="chat", **kw)
         msg.submit(lambda: "", outputs=msg, api_name=False, queue=False)  # clear the box at once
-        ok = approve_btn.click(approve, [chatbot, *cfg, *state], outs, api_name="chat_approve", **model_bound)
-        no = deny_btn.click(deny, [chatbot, *cfg, *state], outs, api_name="chat_deny", **model_bound)
-        again = retry_btn.click(retry, [chatbot, *cfg, *state], outs, api_name="chat_retry", **model_bound)
-        edited = chatbot.edit(edit, [chatbot, *cfg, *state], outs, api_name="chat_edit", **model_bound)
+        ok = approve_btn.click(decision(True), [chatbot], api_name="chat_approve", **kw)
+        no = deny_btn.click(decision(False), [chatbot], api_name="chat_deny", **kw)
+        again = retry_btn.click(retry, [chatbot], api_name="chat_retry", **kw)
+        edited = chatbot.edit(edit, [chatbot], api_name="chat_edit", **kw)
         stop_btn.click(None, cancels=[send, ok, no, again, edited], api_name=False)
         undo_btn.click(undo, [chatbot, convo], [chatbot, convo, msg, approval_row], api_name="chat_undo")
         clear_btn.click(

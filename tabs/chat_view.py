@@ -1,17 +1,27 @@
 """Chat tab's plain parts (no gradio): presets, request config, token/cost tally, and how
-loop events become chatbot messages (dicts with ``metadata`` for tool use).
+loop events become chatbot messages (dicts with ``metadata`` for tool use, ``stream_reply``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import GenParams, Message, ToolCall, Usage
+from backends.base import ChatModel, GenParams, Message, ToolCall, Usage, content_text
 from guardrails import GuardrailConfig
-from tools.loop import ApprovalNeeded, Event, TextDelta, ToolFinished, ToolStarted
+from tools.loop import (
+    ApprovalNeeded,
+    Event,
+    Finished,
+    TextDelta,
+    ToolFinished,
+    ToolStarted,
+    UsageReport,
+    run_loop,
+)
+from tools.schema import ToolBox
 
 PRESETS = {
     "FlightAI assistant": (
@@ -79,17 +89,6 @@ def price_of(config: ChatConfig, model_id: str) -> tuple[float, float] | None:
     return PRICES.get(model_id)
 
 
-def text_of(content: Any) -> str:
-    """Gradio 6 sends message content as a list of blocks; plain text is enough here."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        return str(content.get("text") or content.get("value") or "")
-    if isinstance(content, (list, tuple)):
-        return "".join(text_of(c) for c in content)
-    return "" if content is None else str(content)
-
-
 def as_display(history: Sequence[Any] | None) -> list[dict[str, Any]]:
     out = []
     for m in history or []:
@@ -97,7 +96,7 @@ def as_display(history: Sequence[Any] | None) -> list[dict[str, Any]]:
         out.append(
             {
                 "role": d["role"],
-                "content": text_of(d.get("content")),
+                "content": content_text(d.get("content")) or "",
                 "metadata": dict(d.get("metadata") or {}),
             }
         )
@@ -191,21 +190,61 @@ def user_turn_at(
 
 
 def config_from(
-    backend: str,
-    base_url: str,
-    api_key: str,
-    model: str,
-    system: str,
-    tools: Sequence[str] | None,
-    temperature: float,
-    top_p: float,
-    max_tokens: float,
-    stop: str,
+    backend: str = "llama_cpp",
+    base_url: str | None = "",
+    api_key: str | None = "",
+    model: str | None = "",
+    system_prompt: str | None = PRESETS["FlightAI assistant"],
+    tools: Sequence[str] | None = DEFAULT_TOOLS,
+    temperature: float = 0.0,
+    top_p: float = 0.95,
+    max_new_tokens: float = 512,
+    stop: str | None = "",
 ) -> ChatConfig:
+    """A ``ChatConfig`` from the tab's generation controls (named as the API names them)."""
     stops = tuple(s.strip().encode().decode("unicode_escape") for s in (stop or "").split(",") if s.strip())
     params = GenParams(
-        temperature=float(temperature), top_p=float(top_p), max_new_tokens=int(max_tokens), stop=stops
+        temperature=float(temperature), top_p=float(top_p), max_new_tokens=int(max_new_tokens), stop=stops
     )
     return ChatConfig(
-        backend, system or "", tuple(tools or ()), params, base_url or "", api_key or "", model or ""
+        backend, system_prompt or "", tuple(tools or ()), params, base_url or "", api_key or "", model or ""
     )
+
+
+def stream_reply(
+    model: ChatModel,
+    convo: list[Message],
+    toolbox: ToolBox,
+    config: ChatConfig,
+    display: list[dict[str, Any]],
+    session: Tally,
+    approvals: dict[str, bool] | None = None,
+) -> Iterator[tuple[list[dict[str, Any]], list[Message], str, bool]]:
+    """Run the loop, yielding (display, conversation, info line, approval pending)."""
+    turn = Tally()
+    answered_by = model.model_id
+    pending = False
+    state = "working…"
+    yield display, convo, f"**{config.backend}** · `{answered_by}` · {state}", False
+    for event in run_loop(model, convo, toolbox, params=config.params, approvals=approvals):
+        if isinstance(event, UsageReport):
+            answered_by = event.model_id
+            price = price_of(config, event.model_id)
+            turn.add(event.usage, price)
+            session.add(event.usage, price)
+            continue
+        if isinstance(event, Finished):
+            convo = list(event.messages)
+            pending = event.reason == "approval"
+            state = FINISH_STATES.get(event.reason, event.reason)
+        render_event(display, event)
+        info = f"**{config.backend}** · `{answered_by}` · {state} · this reply: {turn.describe()}"
+        info += f" · session: {session.describe()}"
+        yield display, convo, info, pending
+
+
+FINISH_STATES = {
+    "stop": "answered",
+    "approval": "waiting for your approval",
+    "max_steps": "stopped (step limit)",
+}

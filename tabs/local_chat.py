@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import gradio as gr
 
 from backends.base import BackendError, GenParams, Message
+from backends.base import content_text as text_of  # the one content->text helper
 from guardrails import DEFAULT_REFUSAL, GuardrailConfig, mask_pii
 from tabs import guard_ui, output_format
 from tabs.guard_ui import Guard, GuardDeps, make_guard, shown
@@ -57,19 +58,6 @@ class Limits:
     max_ctx: int = 32768
     default_threads: int = 2
     max_threads: int = 8
-
-
-def text_of(content: Any) -> str | None:
-    """Text of a Gradio 6 history entry (a str or a list of blocks); None for files etc."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        return content.get("text") if content.get("type", "text") == "text" else None
-    if isinstance(content, list):
-        parts = [text_of(c) for c in content]
-        texts = [p for p in parts if p is not None]
-        return "".join(texts) if texts else None
-    return None
 
 
 def history_to_messages(history: Sequence[dict], system_prompt: str = "") -> list[Message]:

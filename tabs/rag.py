@@ -18,7 +18,7 @@ from typing import Any
 
 import gradio as gr
 
-from backends.base import BackendError, Message, Passage, RagQuery, RagSources
+from backends.base import BackendError, Message, Passage, RagQuery, RagSources, content_text
 from guardrails import GuardrailConfig, mask_pii
 from guardrails.rag_answer import (  # one answer path: tab and /v1
     AnswerSoFar,
@@ -42,17 +42,6 @@ EVAL_HEADERS = ["category", "questions", "MRR", "nDCG@k", "keyword coverage %"]
 QUESTION_HEADERS = ["category", "question", "MRR", "nDCG", "coverage", "top source"]
 
 
-def _text(content: Any) -> str:
-    """Gradio 6 message content (a string or a list of blocks) as plain text."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        return str(content.get("text") or content.get("value") or "")
-    if isinstance(content, (list, tuple)):
-        return "".join(_text(c) for c in content)
-    return ""
-
-
 def history_to_messages(history: Sequence[Any] | None) -> list[Message]:
     """Chat history as base Messages; the Sources blocks (messages with a title) are left out."""
     out = []
@@ -60,7 +49,7 @@ def history_to_messages(history: Sequence[Any] | None) -> list[Message]:
         m = m if isinstance(m, dict) else getattr(m, "__dict__", {})
         if (m.get("metadata") or {}).get("title") or m.get("role") not in ("user", "assistant"):
             continue
-        text = _text(m.get("content")).strip()
+        text = (content_text(m.get("content")) or "").strip()
         if text:
             out.append(Message(m["role"], text))
     return out

@@ -12,6 +12,7 @@ from backends.fakes import FakeChat
 from tabs.chat import decide, make_model, respond
 from tabs.chat_view import ChatConfig, Limits, Tally, config_from, last_user_turn, price_of, user_turn_at
 from tools.builtin import default_toolbox
+from tools.schema import ToolBox
 
 
 @pytest.fixture
@@ -141,3 +142,38 @@ def test_edit_cuts_history_and_conversation_at_the_edited_turn():
     assert text == "q2" and len(d) == 3 and c == convo[:5]
     text, d, c = user_turn_at(display, convo, 0)
     assert text == "q1" and d == [] and c == [Message("system", "s")]
+
+
+def test_api_parameters_are_named_once_and_in_the_public_order():
+    """gradio_client callers name these parameters: the names and order of every chat event."""
+    from tabs import chat
+    from tabs.chat_request import API_PARAMS
+
+    assert API_PARAMS == (
+        "backend", "base_url", "api_key", "model", "system_prompt", "tools", "temperature", "top_p",
+        "max_new_tokens", "stop", "mask_pii_in", "pii_kinds", "denied_topics", "topic_threshold",
+        "blocked_words", "blocked_patterns", "refusal_message", "output_format", "output_schema",
+        "output_fields",
+    )  # fmt: skip
+    with gr.Blocks() as demo:
+        chat.build(lambda n: FakeChat(), lambda: (ToolBox(), {}))
+    info = demo.get_api_info()["named_endpoints"]
+    names = {k: [p["parameter_name"] for p in v["parameters"]] for k, v in info.items()}
+    assert names["/chat"] == ["message", "history", *API_PARAMS]
+    for endpoint in ("/chat_approve", "/chat_deny", "/chat_retry", "/chat_edit"):
+        assert names[endpoint] == ["history", *API_PARAMS], endpoint
+    defaults = {p["parameter_name"]: p["parameter_has_default"] for p in info["/chat"]["parameters"]}
+    assert all(defaults[n] for n in API_PARAMS)  # clients may leave every control out
+
+
+def test_states_are_skipped_while_they_hold_the_object_already_sent():
+    from tabs.chat import same_states_skipped
+
+    convo, session, sent = [Message("user", "hi")], Tally(), [None, None]
+    first = same_states_skipped(("d1", convo, session, "info", "row"), sent)
+    assert first == ("d1", convo, session, "info", "row")  # the first update sends them
+    second = same_states_skipped(("d2", convo, session, "info", "row"), sent)
+    assert second[1] == gr.skip() and second[2] == gr.skip() and second[0] == "d2"
+    new_convo = [*convo, Message("assistant", "hello")]
+    third = same_states_skipped(("d3", new_convo, session, "info", "row"), sent)
+    assert third[1] is new_convo and third[2] == gr.skip()

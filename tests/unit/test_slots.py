@@ -170,3 +170,43 @@ def test_a_slot_released_from_another_thread_wakes_the_waiter():
         assert entered.is_set()
 
     run(main())
+
+
+def test_stream_in_slot_holds_the_slot_while_streaming_and_frees_it_after_the_source_closed():
+    """tabs.model_queue.stream_in_slot: the second user of a local model waits (and is told so)
+    until the first one's source has really been closed."""
+    from tabs.model_queue import stream_in_slot
+
+    slots = ModelSlots()
+    slot = slots.local("m.gguf")
+    events: list[str] = []
+    go_on = threading.Event()
+
+    def source(name: str):
+        try:
+            yield f"{name}:1"
+            assert go_on.wait(GUARD)
+            yield f"{name}:2"
+        finally:
+            events.append(f"{name} closed")
+
+    async def user(name: str, out: list) -> None:
+        async for item in stream_in_slot(slots, lambda: slot, lambda: source(name), lambda t: f"wait {t}"):
+            out.append(item)
+
+    async def main() -> tuple[list, list]:
+        first, second = [], []
+        a = asyncio.create_task(user("a", first))
+        await _until(lambda: first == ["a:1"])
+        b = asyncio.create_task(user("b", second))
+        await _until(lambda: len(second) == 1)
+        assert second[0].startswith("wait ") and "1 request ahead" in second[0]
+        assert slots.running(slot.key) == 1 and slots.waiting(slot.key) == 1
+        go_on.set()
+        await asyncio.gather(a, b)
+        await _until(lambda: slots.running(slot.key) == 0)
+        return first, second
+
+    first, second = run(main())
+    assert first == ["a:1", "a:2"] and second[1:] == ["b:1", "b:2"]
+    assert events == ["a closed", "b closed"]

@@ -155,3 +155,105 @@ def test_chat_shape_changes_on_new_or_finished_tool_messages_only() -> None:
     done = [*more, {"role": "assistant", "content": "42", "metadata": {"title": "t", "status": "done"}}]
     assert chat_shape(text) == chat_shape(more)
     assert len({chat_shape(more), chat_shape(tool), chat_shape(done)}) == 3
+
+
+# --- AsyncCoalesced: the same rules, consumed on the event loop ---------------------------
+
+
+def _run(coro):
+    """The coroutine on a loop in its own thread (the browser suite keeps one in the main thread)."""
+    from tests.unit.test_slots import run
+
+    return run(coro)
+
+
+def _collect(updates, **kw) -> list:
+    from tabs.streaming import AsyncCoalesced
+
+    async def main() -> list:
+        return [u async for u in AsyncCoalesced(updates, **kw)]
+
+    return _run(main())
+
+
+def test_async_driver_keeps_order_sends_first_and_last_and_runs_in_the_callers_context() -> None:
+    assert _collect(iter(["a", "b", "c", "d"]), interval_s=1000.0, every=100) == ["a", "d"]
+    assert _collect(iter(range(50)), interval_s=0.0) == list(range(50))
+    assert _collect(iter([])) == []
+    var = contextvars.ContextVar("request", default="none")
+
+    def source() -> Iterator[str]:
+        yield var.get()
+
+    async def main() -> list:
+        from tabs.streaming import AsyncCoalesced
+
+        var.set("request-7")  # Gradio's request context, set on the event loop's side
+        return [u async for u in AsyncCoalesced(source())]
+
+    assert _run(main()) == ["request-7"]
+
+
+def test_async_driver_flushes_a_held_update_while_the_source_waits() -> None:
+    got_b = threading.Event()
+    seen: list[str] = []
+
+    def source() -> Iterator[str]:
+        yield from ("a1", "a2", "b1", "b2")
+        assert got_b.wait(timeout=60), "held update never flushed"
+        yield "c1"
+
+    async def main() -> None:
+        from tabs.streaming import AsyncCoalesced
+
+        async for update in AsyncCoalesced(source(), interval_s=0.01, every=100, key=lambda s: s[0]):
+            seen.append(update)
+            if update == "b2":
+                got_b.set()
+
+    _run(main())
+    assert seen == ["a1", "b1", "b2", "c1"]
+
+
+def test_async_driver_close_stops_the_source_then_calls_on_closed_once() -> None:
+    from tabs.streaming import AsyncCoalesced
+
+    release = threading.Event()
+    closed: list[str] = []
+    done = threading.Event()
+
+    def source() -> Iterator[int]:
+        try:
+            yield 0
+            release.wait(timeout=60)
+            yield from range(1, 1000)
+        finally:
+            closed.append("source")
+
+    def on_closed() -> None:
+        closed.append("slot")
+        done.set()
+
+    async def main() -> None:
+        stream = AsyncCoalesced(source(), interval_s=0.0, on_closed=on_closed)
+        assert await stream.__anext__() == 0
+        stream.close()  # the stop button
+        release.set()
+        with pytest.raises(StopAsyncIteration):
+            await stream.__anext__()
+
+    _run(main())
+    assert done.wait(timeout=60)
+    assert closed == ["source", "slot"]  # the model is done before its slot is freed
+
+
+def test_async_driver_raises_source_errors_and_still_frees_the_slot() -> None:
+    freed = threading.Event()
+
+    def source() -> Iterator[str]:
+        yield "a"
+        raise ValueError("model failed")
+
+    with pytest.raises(ValueError, match="model failed"):
+        _collect(source(), interval_s=0.0, on_closed=freed.set)
+    assert freed.wait(timeout=60)
