@@ -127,7 +127,7 @@ def _guard_deps(deps: Deps) -> object:
 def _local_tab(deps: Deps) -> None:
     import os
 
-    from backends.llama_local import LocalLlama
+    from backends.llama_local import LocalModels
     from tabs import local_chat
 
     s = deps.settings
@@ -142,7 +142,7 @@ def _local_tab(deps: Deps) -> None:
     from backends import output_formats
 
     local_chat.build(
-        LocalLlama(deps.runtime), limits, _guard_deps(deps), formats=output_formats, slots=deps.slots
+        LocalModels(deps.runtime), limits, _guard_deps(deps), formats=output_formats, slots=deps.slots
     )
 
 

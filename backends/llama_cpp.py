@@ -15,27 +15,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.base import (
-    BackendError,
-    BackendStatus,
-    Delta,
-    GenParams,
-    Message,
-    ToolSpec,
-    Usage,
-    to_openai_messages,
-)
+from backends.base import BackendError
 from backends.llama_gguf import check_gguf, probe_load
 from backends.model_policy import ModelRefPolicy
-from backends.models import QWEN, SHIPPED_GGUFS, list_ggufs, package_dir
-from backends.registry import register
-from backends.tool_text import TextToolCallFilter
+from backends.models import SHIPPED_GGUFS
 
 log = logging.getLogger(__name__)
 
@@ -160,94 +149,3 @@ class LlamaRuntime:
 
     def loaded(self) -> list[str]:
         return [m.path.name for m in self._models.values()]
-
-
-class LlamaChat:
-    """A :class:`~backends.base.ChatModel` over one GGUF in a :class:`LlamaRuntime`."""
-
-    supports_tools = True
-    max_concurrent = 1  # one request per Llama (the runtime lock enforces it)
-
-    def __init__(self, runtime: LlamaRuntime, ref: str) -> None:
-        self.runtime = runtime
-        self.ref = ref
-        self.model_id = ref
-        self.slot_key = f"llama:{ref.strip()}"  # the same key as the Local tab's for this GGUF
-
-    def with_options(
-        self, *, base_url: str | None = None, api_key: str | None = None, model: str | None = None
-    ) -> LlamaChat:
-        """The Chat + tools tab's model picker: another GGUF *from the list* (shipped models and
-        the models dir, e.g. a model-lab export); never a typed path (safe in public mode)."""
-        if not model or model == self.ref:
-            return self
-        listed = {c.ref for c in list_ggufs(Path(self.runtime.settings.models_dir))}
-        if model not in listed:
-            raise BackendError(f"{model!r} is not in the local model list: pick one from the list.")
-        return LlamaChat(self.runtime, model)
-
-    def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[ToolSpec] = (),
-        params: GenParams = GenParams(),
-    ) -> Iterator[Delta]:
-        kwargs: dict[str, Any] = dict(
-            messages=to_openai_messages(messages, names=True),
-            temperature=params.temperature,
-            top_p=params.top_p,
-            top_k=params.top_k,
-            min_p=params.min_p,
-            repeat_penalty=params.repeat_penalty,
-            max_tokens=min(params.max_new_tokens, self.runtime.settings.max_new_tokens),
-            stop=list(params.stop) or None,
-            seed=params.seed,
-            stream=True,
-        )
-        if tools:
-            kwargs["tools"] = [t.openai_schema() for t in tools]
-        if params.response_format is not None and params.response_format.constrained:
-            from backends.structured import llama_grammar  # an answer or, with tools, a call
-
-            kwargs["grammar"] = llama_grammar(params.response_format, tools)
-        filt = TextToolCallFilter(t.name for t in tools)
-        with self.runtime.use(self.ref) as model:
-            n_prompt = 0
-            n_out = 0
-            finish = None
-            for chunk in model.llama.create_chat_completion(**kwargs):
-                choice = chunk["choices"][0]
-                text = choice.get("delta", {}).get("content") or ""
-                if text:
-                    n_out += 1
-                    shown = filt.feed(text)
-                    if shown:
-                        yield Delta(text=shown)
-                finish = choice.get("finish_reason") or finish
-            n_prompt = model.llama.n_tokens - n_out if hasattr(model.llama, "n_tokens") else 0
-        rest, calls = filt.finish()
-        if rest:
-            yield Delta(text=rest)
-        if calls:
-            yield Delta(tool_calls=tuple(calls), finish_reason="tool_calls")
-        yield Delta(usage=Usage(max(n_prompt, 0), n_out), finish_reason=finish or "stop")
-
-
-def llama_status(settings: Any) -> BackendStatus:
-    if package_dir("llama_cpp") is None:
-        return BackendStatus("chat", "llama_cpp", False, "llama-cpp-python is not installed")
-    ref = settings.local_model
-    if ref.lower().startswith("qwen") and not QWEN.installed():
-        return BackendStatus("chat", "llama_cpp", False, "the Qwen part packages are not installed")
-    models_dir = Path(settings.models_dir)
-    if ref.lower() not in SHIPPED_GGUFS and not ref.startswith("hf:"):  # a path: cheap to check
-        if not (Path(ref).is_file() or (models_dir / ref).is_file()):
-            detail = f"GGUF model {ref} not found: set WB_LOCAL_MODEL to a shipped model or a .gguf path"
-            return BackendStatus("chat", "llama_cpp", False, detail)
-    return BackendStatus("chat", "llama_cpp", True, f"local GGUF {ref} (loads on first use)")
-
-
-@register("chat", "llama_cpp", status=llama_status)
-def _make_llama_chat(settings: Any, runtime: LlamaRuntime | None = None, **deps: Any) -> LlamaChat:
-    return LlamaChat(runtime or LlamaRuntime(settings), settings.local_model)
