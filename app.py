@@ -18,7 +18,7 @@ import gradio as gr
 
 from backends import registry
 from backends.base import BackendStatus
-from backends.llama_cpp import LlamaRuntime
+from backends.llama import LlamaRuntime
 from backends.models import list_ggufs
 from backends.slots import ModelSlots
 from settings import Settings
@@ -127,7 +127,7 @@ def _guard_deps(deps: Deps) -> object:
 def _local_tab(deps: Deps) -> None:
     import os
 
-    from backends.llama_local import LocalModels
+    from backends.llama import LocalModels
     from tabs import local_chat
 
     s = deps.settings

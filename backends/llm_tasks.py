@@ -23,7 +23,7 @@ from typing import Any
 
 from backends.base import BackendStatus, Entity, TaskResult
 from backends.entity_spans import snap_to_words, words
-from backends.llama_cpp import LlamaRuntime
+from backends.llama import LlamaRuntime
 from backends.models import QWEN
 from backends.registry import register
 

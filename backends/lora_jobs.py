@@ -20,10 +20,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from backends import gguf_export as gx
 from backends.base import BackendStatus
 from backends.finetune import NAME_RE, FinetuneJobs, JobStatus, _Job, new_job_id
 from backends.finetune_data import DataError
+from backends.llama import export as gx
 from backends.lora_base import Base, LoraConfig, check_fits, estimate, resolve_base, rough_lengths
 from backends.lora_data import ChatSample, Encoded, data_hash, encode, load_chat, split_chat
 from backends.lora_export import LabExports

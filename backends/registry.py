@@ -22,7 +22,7 @@ _STATUS: dict[str, dict[str, StatusFn]] = {}
 # Modules that register backends. Importing them is cheap: heavy imports are inside factories.
 BACKEND_MODULES = (
     "backends.fakes",
-    "backends.llama_chat",
+    "backends.llama.chat",
     "backends.embeddings",
     "backends.openai_chat",
     "backends.rag",

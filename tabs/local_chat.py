@@ -31,7 +31,7 @@ GUARD_PLACES = ("input", "output")  # no retrieval and no tools in this tab
 
 class LocalEngine(Protocol):
     """What this tab needs: the GGUF list, a model's card, and the ChatModel for a model at a
-    context size and thread count (backends.llama_local.LocalModels implements it)."""
+    context size and thread count (backends.llama.LocalModels implements it)."""
 
     def choices(self) -> list[tuple[str, str]]: ...
     def default_ref(self) -> str: ...

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from backends.base import ContextOverflow, GenParams, Message
-from backends.llama_local import LocalModels
+from backends.llama import LocalModels
 
 pytestmark = pytest.mark.integration
 SMOL = "smollm2-135m-instruct"
@@ -20,7 +20,7 @@ PARAMS = GenParams(temperature=0.0, max_new_tokens=16, seed=1)
 
 @pytest.fixture(scope="module")
 def engine():
-    from backends.llama_cpp import LlamaRuntime
+    from backends.llama import LlamaRuntime
     from settings import Settings
     from tests.helpers import ROOT
 
@@ -133,7 +133,7 @@ def test_tools_are_rendered_into_the_prompt_once(engine):
     """Tools go to the chat template (SmolLM2's ignores them; Qwen's renders them); the prompt
     is rendered once per request: the counted tokens are the generated-from tokens."""
     from backends.base import ToolSpec
-    from backends.llama_prompt import prompter
+    from backends.llama.prompt import prompter
 
     tool = ToolSpec("get_weather", "Weather in a city", {"type": "object", "properties": {}})
     list(_stream(engine, [Message("user", "hi")]))

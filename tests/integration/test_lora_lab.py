@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from backends import gguf_export as gx
 from backends.finetune import FinetuneJobs
+from backends.llama import export as gx
 from backends.lora_base import LoraConfig
 from backends.lora_jobs import LoraLab, LoraRequest
 from backends.models import SMOLLM2, list_ggufs, shipped_gguf_path

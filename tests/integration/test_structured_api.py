@@ -140,8 +140,7 @@ def test_local_tab_engine_constrains_with_the_schema(settings):
     from jsonschema import validate
 
     from backends.base import GenParams, Message
-    from backends.llama_cpp import LlamaRuntime
-    from backends.llama_local import LocalModels
+    from backends.llama import LlamaRuntime, LocalModels
     from backends.structured import json_schema_format
 
     engine = LocalModels(LlamaRuntime(settings))

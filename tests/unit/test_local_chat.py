@@ -8,7 +8,7 @@ import gradio as gr
 import pytest
 
 from backends.base import BackendError, ContextOverflow, Delta, GenParams, Message, Usage
-from backends.llama_prompt import fit_messages
+from backends.llama.prompt import fit_messages
 from tabs.local_chat import Limits, history_to_messages, parse_stops, respond, stats_line
 
 
@@ -147,9 +147,7 @@ def test_chat_model_of_the_local_models_is_a_chat_model(tmp_path):
     """The tab reaches llama.cpp only through the ChatModel protocol: LocalModels.chat gives
     the one llama.cpp ChatModel with the picked context size and threads."""
     from backends.base import ChatModel
-    from backends.llama_chat import LlamaChat
-    from backends.llama_cpp import LlamaRuntime
-    from backends.llama_local import LocalModels
+    from backends.llama import LlamaChat, LlamaRuntime, LocalModels
     from settings import Settings
 
     s = Settings(_env_file=None, data_dir=tmp_path, models_dir=tmp_path)
@@ -168,8 +166,7 @@ def test_clamped_params():
 
 
 def test_hub_refs_offline_say_offline(tmp_path):
-    from backends.llama_cpp import LlamaRuntime
-    from backends.llama_local import LocalModels
+    from backends.llama import LlamaRuntime, LocalModels
     from settings import Settings
 
     s = Settings(_env_file=None, hf_hub_offline=True, data_dir=tmp_path, models_dir=tmp_path)

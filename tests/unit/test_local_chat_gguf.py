@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.llama_gguf import GGUFError, check_gguf, copy_without_keys, model_card, read_gguf
+from backends.llama import GGUFError, check_gguf, copy_without_keys, model_card, read_gguf
 
 
 def _str(s: str) -> bytes:

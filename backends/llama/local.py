@@ -1,5 +1,5 @@
 """The GGUF models the Local llama.cpp tab offers: the picker's list, a model's card, and the
-:class:`~backends.llama_chat.LlamaChat` (the one llama.cpp ChatModel) for the picked model at
+:class:`~backends.llama.chat.LlamaChat` (the one llama.cpp ChatModel) for the picked model at
 the picked context size and threads. Generation, trimming and stats live in LlamaChat.
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 
 from backends.base import BackendError, ChatModel
-from backends.llama_chat import LlamaChat
-from backends.llama_cpp import LlamaRuntime
-from backends.llama_gguf import check_gguf, model_card
+from backends.llama.chat import LlamaChat
+from backends.llama.gguf import check_gguf, model_card
+from backends.llama.runtime import LlamaRuntime
 
 log = logging.getLogger(__name__)
 

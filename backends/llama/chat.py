@@ -2,7 +2,7 @@
 Chat + tools, RAG, Compare, ``/v1`` and MCP.
 
 One request: hold the model's lock (``LlamaRuntime.use``), render the prompt once with the GGUF's
-chat template (tools included) and trim it to fit the context (:mod:`backends.llama_prompt`),
+chat template (tools included) and trim it to fit the context (:mod:`backends.llama.prompt`),
 then generate from those tokens with the structured-output grammar when one is asked for. Text
 that is really a tool call (small models write calls as JSON text) comes back as ``tool_calls``.
 The last delta carries the finish reason and a :class:`~backends.base.Usage` with the stats the
@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import BackendError, BackendStatus, Delta, GenParams, Message, ToolSpec, Usage
-from backends.llama_cpp import LlamaRuntime, LoadedModel
-from backends.llama_prompt import Prompt, common_prefix, prompter, sampling_args
+from backends.llama.prompt import Prompt, common_prefix, prompter, sampling_args
+from backends.llama.runtime import LlamaRuntime, LoadedModel
 from backends.models import QWEN, SHIPPED_GGUFS, list_ggufs, package_dir
 from backends.registry import register
 from backends.tool_text import TextToolCallFilter

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import BackendError
-from backends.llama_gguf import check_gguf, probe_load
+from backends.llama.gguf import check_gguf, probe_load
 from backends.model_policy import ModelRefPolicy
 from backends.models import SHIPPED_GGUFS
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 def check_gguf_file(path: Path) -> None:
     """Checks before llama.cpp sees a file: exists, GGUF header parses, tensor data complete,
-    fits in free memory (see :mod:`backends.llama_gguf`). Raises a BackendError that says why."""
+    fits in free memory (see :mod:`backends.llama.gguf`). Raises a BackendError that says why."""
     check_gguf(path)
 
 
