@@ -94,6 +94,7 @@ class GenParams:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     response_format: ResponseFormat | None = None  # None or kind "text": free text
+    draft: bool = False  # llama.cpp prompt-lookup drafting: faster when answers quote the prompt
 
     def clamped(self, max_new_tokens: int) -> GenParams:
         """The one place sampling values are brought into range (whatever a UI or an API

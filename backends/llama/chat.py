@@ -64,7 +64,10 @@ class LlamaChat:
     ) -> Iterator[Delta]:
         params = params.clamped(self.runtime.settings.max_new_tokens)
         filt = TextToolCallFilter(t.name for t in tools)
-        with self.runtime.use(self.ref, n_ctx=self.n_ctx, n_threads=self.n_threads) as model:
+        # params.draft: a separate copy with prompt-lookup drafting (context capped, see runtime)
+        with self.runtime.use(
+            self.ref, n_ctx=self.n_ctx, n_threads=self.n_threads, draft=params.draft
+        ) as model:
             t0 = time.perf_counter()  # TTFT: prompt processing + first token (not load, not queue)
             prompt = prompter(model).prompt(messages, tools, params.max_new_tokens, model.n_ctx)
             cached = common_prefix(model.llama.input_ids[: model.llama.n_tokens], prompt.ids)

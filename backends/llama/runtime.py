@@ -22,17 +22,39 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import BackendError
-from backends.llama.gguf import check_gguf, probe_load
+from backends.llama.gguf import GGUFError, GGUFInfo, available_memory, check_gguf, fmt_bytes, probe_load
 from backends.model_policy import ModelRefPolicy
 from backends.models import SHIPPED_GGUFS
 
 log = logging.getLogger(__name__)
 
 
-def check_gguf_file(path: Path) -> None:
+DRAFT_MAX_CTX = 2048  # a drafting copy's context (its logits matrix grows with it)
+DRAFT_TOKENS = 4  # prompt-lookup tokens proposed per step (BENCHMARKS.md: 4 is the safer gain)
+
+
+def check_gguf_file(path: Path, *, draft_ctx: int = 0) -> None:
     """Checks before llama.cpp sees a file: exists, GGUF header parses, tensor data complete,
-    fits in free memory (see :mod:`backends.llama.gguf`). Raises a BackendError that says why."""
-    check_gguf(path)
+    fits in free memory (see :mod:`backends.llama.gguf`). ``draft_ctx``: also room for the
+    drafting copy's logits (:func:`draft_logits_bytes`). Raises a BackendError that says why."""
+    info = check_gguf(path)
+    if draft_ctx:
+        need, free = draft_logits_bytes(info, draft_ctx), available_memory()
+        if free is not None and need + (info.data_end - info.data_start) > free:
+            raise GGUFError(
+                f"Fast drafting with {path.name} needs {fmt_bytes(need)} for its logits at context "
+                f"{draft_ctx} on top of the weights, but only {fmt_bytes(free)} is free. Untick fast "
+                "drafting or lower the context size."
+            )
+
+
+def draft_logits_bytes(info: GGUFInfo, n_ctx: int) -> int:
+    """What drafting costs on top of the weights: llama-cpp-python's draft path needs
+    ``logits_all=True``, a float32 matrix of n_ctx x n_vocab (SmolLM2 at 2048: 0.40 GB;
+    Qwen2.5 at 2048: 1.24 GB)."""
+    tokens = info.metadata.get("tokenizer.ggml.tokens")
+    n_vocab = tokens[1] if isinstance(tokens, tuple) else 0
+    return n_ctx * n_vocab * 4
 
 
 @dataclass
@@ -41,6 +63,7 @@ class LoadedModel:
     llama: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
     n_ctx: int = 0
+    draft: bool = False  # a copy with prompt-lookup drafting (logits_all)
     closed: bool = False  # set (under ``lock``) when the runtime frees it; then get() again
     extras: dict[str, Any] = field(default_factory=dict)  # per-model helpers (e.g. a compiled template)
 
@@ -61,32 +84,42 @@ class LlamaRuntime:
         ``hf:owner/repo/file.gguf`` from the Hub cache or, when allowed, a capped download)."""
         return self.policy.gguf(ref)
 
-    def get(self, ref: str, *, n_ctx: int | None = None, n_threads: int | None = None) -> LoadedModel:
+    def get(
+        self, ref: str, *, n_ctx: int | None = None, n_threads: int | None = None, draft: bool = False
+    ) -> LoadedModel:
+        """The loaded model; ``draft``: a separate copy with prompt-lookup drafting (its context
+        capped at :data:`DRAFT_MAX_CTX`, see :func:`draft_logits_bytes`)."""
         path = self.resolve(ref)
         n_ctx = n_ctx or self.settings.llama_ctx
+        n_ctx = min(n_ctx, DRAFT_MAX_CTX) if draft else n_ctx
         n_threads = n_threads or self.settings.llama_threads
-        key = (str(path), n_ctx, n_threads)
+        key = (str(path), n_ctx, n_threads, "draft") if draft else (str(path), n_ctx, n_threads)
         with self._lock:
             if key in self._models:
                 model = self._models.pop(key)
                 self._models[key] = model  # most recently used last
                 return model
-            check_gguf_file(path)
+            check_gguf_file(path, draft_ctx=n_ctx if draft else 0)
             self._probe(path)
             while len(self._models) >= self.max_loaded:
                 old_key = next(iter(self._models))
                 self._free(old_key)
-            model = LoadedModel(path, self._load(path, n_ctx, n_threads), n_ctx=n_ctx)
+            llama = (
+                self._load(path, n_ctx, n_threads, draft=True)
+                if draft
+                else self._load(path, n_ctx, n_threads)
+            )
+            model = LoadedModel(path, llama, n_ctx=n_ctx, draft=draft)
             self._models[key] = model
             return model
 
     @contextmanager
     def use(
-        self, ref: str, *, n_ctx: int | None = None, n_threads: int | None = None
+        self, ref: str, *, n_ctx: int | None = None, n_threads: int | None = None, draft: bool = False
     ) -> Iterator[LoadedModel]:
         """The loaded model for ``ref``, held under its lock: the only way to call its Llama."""
         for _ in range(3):
-            model = self.get(ref, n_ctx=n_ctx, n_threads=n_threads)
+            model = self.get(ref, n_ctx=n_ctx, n_threads=n_threads, draft=draft)
             with model.lock:
                 if not model.closed:  # else: freed between get() and the lock; load again
                     yield model
@@ -104,8 +137,14 @@ class LlamaRuntime:
         probe_load(path)
         self._probed.add(key)
 
-    def _load(self, path: Path, n_ctx: int, n_threads: int) -> Any:
+    def _load(self, path: Path, n_ctx: int, n_threads: int, *, draft: bool = False) -> Any:
         from llama_cpp import Llama
+
+        extra: dict[str, Any] = {}
+        if draft:
+            from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+            extra = dict(logits_all=True, draft_model=LlamaPromptLookupDecoding(num_pred_tokens=DRAFT_TOKENS))
 
         t0 = time.perf_counter()
         try:
@@ -115,6 +154,7 @@ class LlamaRuntime:
                 n_threads=n_threads,
                 n_batch=min(self.settings.llama_batch, n_ctx),
                 verbose=False,
+                **extra,
             )
         except Exception as exc:  # llama.cpp raises ValueError for a bad file
             why = str(exc).replace(str(path.parent), "")  # the file's name, never where it lives
@@ -148,4 +188,4 @@ class LlamaRuntime:
         return bool(keys)
 
     def loaded(self) -> list[str]:
-        return [m.path.name for m in self._models.values()]
+        return [m.path.name + (" (fast drafting)" if m.draft else "") for m in self._models.values()]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 
@@ -147,3 +148,22 @@ def test_tools_are_rendered_into_the_prompt_once(engine):
     finally:
         p._render = saved
     assert len(calls) == 1 and "get_weather" in calls[0]
+
+
+def test_fast_drafting_is_a_separate_bounded_copy(engine):
+    """Prompt-lookup drafting: its own cache entry (logits_all, a draft model, context capped
+    at 2048), answers an answer-quoting prompt; the plain copy stays as it was."""
+    from backends.llama.runtime import DRAFT_MAX_CTX
+
+    passage = "The AquaSense P4 probe has a standard warranty of 24 months from the date of delivery."
+    ask = [Message("user", f"Passage: {passage}\nQuote the sentence about the warranty.")]
+    plain = list(engine.chat(SMOL, n_ctx=4096).stream(ask, params=PARAMS))
+    drafted = list(engine.chat(SMOL, n_ctx=4096).stream(ask, params=replace(PARAMS, draft=True)))
+    assert "".join(d.text for d in drafted).strip() and _stats(drafted).completion_tokens > 0
+    copies = {m.draft: m for m in engine.runtime._models.values() if m.path.name.startswith("SmolLM2")}
+    assert set(copies) == {False, True}
+    assert copies[True].n_ctx == DRAFT_MAX_CTX and copies[False].n_ctx == 4096
+    assert copies[True].llama.draft_model is not None and copies[True].llama._logits_all
+    assert copies[False].llama.draft_model is None
+    assert "(fast drafting)" in " ".join(engine.runtime.loaded())
+    assert _stats(plain).completion_tokens > 0

@@ -182,3 +182,24 @@ def test_fit_keeps_the_newest_message_when_it_fits_without_full_room():
     assert fit_messages(msgs, _words, budget=10, hard_budget=25) == ([msgs[-1]], 2)
     with pytest.raises(ContextOverflow, match="needs 20 tokens, but only 15 fit"):
         fit_messages(msgs, _words, budget=10, hard_budget=15)
+
+
+def test_fast_drafting_reaches_the_model_params():
+    engine = ScriptedEngine()
+    _run(engine, "ok")
+    _run(engine, "ok", draft=True)
+    assert [c[2].draft for c in engine.calls] == [False, True]
+
+
+def test_drafting_memory_is_bounded_and_said(tmp_path, monkeypatch):
+    from backends.llama import read_gguf, runtime
+    from tests.unit.test_local_chat_gguf import META, write_gguf
+
+    path = write_gguf(
+        tmp_path / "m.gguf", {**META, "tokenizer.ggml.tokens": ["t"] * 1000}, [("w", (64, 64), 0)]
+    )
+    assert runtime.draft_logits_bytes(read_gguf(path), 2048) == 2048 * 1000 * 4
+    monkeypatch.setattr(runtime, "available_memory", lambda: 4 << 20)  # 4 MB free: 16 KB weights fit
+    runtime.check_gguf_file(path, draft_ctx=512)  # 2 MB of logits: fits
+    with pytest.raises(BackendError, match=r"Fast drafting .* needs 7\.8 MB .* context 2048"):
+        runtime.check_gguf_file(path, draft_ctx=2048)
