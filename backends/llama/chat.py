@@ -118,8 +118,10 @@ def _usage(
 ) -> Usage:
     t0, t_first, t_last = times
     n_prompt = len(prompt.ids)
-    # the last sampled token is evaluated only when generation goes on; at "length" it is not
-    n_out = max(n_chunks, model.llama.n_tokens - n_prompt + (1 if finish == "length" else 0))
+    # the last sampled token is evaluated only when generation goes on; at "length" it is not.
+    # A drafting copy may have evaluated draft tokens past the answer: count what streamed.
+    evaluated = model.llama.n_tokens - n_prompt + (1 if finish == "length" else 0)
+    n_out = n_chunks if model.draft else max(n_chunks, evaluated)
     gen_time = (t_last or 0) - (t_first or 0)
     return Usage(
         prompt_tokens=n_prompt,
