@@ -18,7 +18,7 @@ import gradio as gr
 
 from backends import registry
 from backends.base import BackendStatus
-from backends.llama_cpp import LlamaRuntime
+from backends.llama import LlamaRuntime
 from backends.models import list_ggufs
 from backends.slots import ModelSlots
 from settings import Settings
@@ -128,7 +128,7 @@ def _guard_deps(deps: Deps) -> object:
 def _local_tab(deps: Deps) -> None:
     import os
 
-    from backends.llama_local import LocalLlama
+    from backends.llama import LocalModels
     from tabs import local_chat
 
     s = deps.settings
@@ -143,7 +143,7 @@ def _local_tab(deps: Deps) -> None:
     from backends import output_formats
 
     local_chat.build(
-        LocalLlama(deps.runtime), limits, _guard_deps(deps), formats=output_formats, slots=deps.slots
+        LocalModels(deps.runtime), limits, _guard_deps(deps), formats=output_formats, slots=deps.slots
     )
 
 

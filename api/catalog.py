@@ -23,7 +23,7 @@ from api.errors import ApiError, model_not_found, unavailable
 from api.guarded import GuardedChat, released, safe_cut
 from backends import registry
 from backends.base import BackendError, ChatModel, Delta, GenParams, Message, RagSources, ToolSpec, Usage
-from backends.llama_cpp import LlamaChat
+from backends.llama import LlamaChat
 from backends.model_policy import ModelRefPolicy
 from backends.models import EMBEDDER_ID
 from guardrails.rag_answer import AnswerSoFar, FinalAnswer, Refused, guarded_answer

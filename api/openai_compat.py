@@ -25,7 +25,16 @@ from api import schemas
 from api.auth import require_key
 from api.catalog import Catalog
 from api.errors import ApiError, bad_request, server_error, unavailable
-from backends.base import BackendError, ChatModel, Delta, GenParams, Message, ToolCall, ToolSpec
+from backends.base import (
+    BackendError,
+    ChatModel,
+    ContextOverflow,
+    Delta,
+    GenParams,
+    Message,
+    ToolCall,
+    ToolSpec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +70,10 @@ def _guarded(deltas: Iterator[Delta]) -> Iterator[Delta]:
         yield from deltas
     except ApiError:
         raise
+    except ContextOverflow as exc:  # the backend already dropped what it could
+        raise ApiError(400, f"{exc} Send a shorter conversation.", code="context_length_exceeded") from None
     except BackendError as exc:
         raise ApiError(500, str(exc), type="server_error", code="backend_error") from None
-    except ValueError as exc:  # llama.cpp: "Requested tokens (N) exceed context window of M"
-        if "context window" not in str(exc):
-            log.exception("chat backend failed")
-            raise server_error() from None
-        raise ApiError(400, f"{exc}; send a shorter conversation.", code="context_length_exceeded") from None
     except Exception:
         log.exception("chat backend failed")
         raise server_error() from None

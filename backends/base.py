@@ -7,7 +7,7 @@ backend module that made them: they are converted to these frozen dataclasses fi
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -126,12 +126,36 @@ class GenParams:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     response_format: ResponseFormat | None = None  # None or kind "text": free text
+    draft: bool = False  # llama.cpp prompt-lookup drafting: faster when answers quote the prompt
+
+    def clamped(self, max_new_tokens: int) -> GenParams:
+        """The one place sampling values are brought into range (whatever a UI or an API
+        client sent): probabilities to [0, 1], no negative temperature or penalty, at least 1
+        and at most ``max_new_tokens`` new tokens, at most 8 stop sequences, no negative seed."""
+        return replace(
+            self,
+            temperature=max(0.0, float(self.temperature)),
+            top_p=min(max(float(self.top_p), 0.0), 1.0),
+            top_k=max(0, int(self.top_k)),
+            min_p=min(max(float(self.min_p), 0.0), 1.0),
+            repeat_penalty=max(0.0, float(self.repeat_penalty)),
+            max_new_tokens=max(1, min(int(self.max_new_tokens), max_new_tokens)),
+            stop=tuple(self.stop)[:8],
+            seed=None if self.seed is None or int(self.seed) < 0 else int(self.seed),
+        )
 
 
 @dataclass(frozen=True)
 class Usage:
+    """What one answer used; backends that know more (llama.cpp) fill the optional fields."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens whose KV was kept from the previous request
+    dropped_messages: int = 0  # oldest history messages trimmed to fit the context
+    ttft_s: float = 0.0  # model ready (loaded, lock held) -> first text
+    tokens_per_s: float = 0.0  # completion tokens / generation time after the first one
+    mode: str = "chat"  # "chat", or "completion" for a model without a chat template
 
 
 @dataclass(frozen=True)
@@ -218,6 +242,11 @@ class BackendStatus:
 
 class BackendError(RuntimeError):
     """An error a user can act on; its message is shown in the UI as it is."""
+
+
+class ContextOverflow(BackendError):
+    """The conversation cannot fit the model's context window, even trimmed (``/v1``: a 400
+    ``context_length_exceeded``)."""
 
 
 @runtime_checkable

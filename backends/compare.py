@@ -212,6 +212,6 @@ class Contenders:
         )
 
     def _llama(self, ref: str) -> ChatModel:
-        from backends.llama_cpp import LlamaChat
+        from backends.llama import LlamaChat
 
         return LlamaChat(self.runtime, ref)

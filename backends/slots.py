@@ -5,7 +5,7 @@ request (the Chat tab's backend picker, the Local tab's model box). So the chat 
 no Gradio limit and wait here instead, per model:
 
 - a local GGUF (``llama:<ref>``) has 1 slot: its users take turns (the runtime's per-model lock
-  in :mod:`backends.llama_cpp` is what guarantees a ``Llama`` never runs two requests at once;
+  in :mod:`backends.llama.runtime` is what guarantees a ``Llama`` never runs two requests at once;
   the slot makes them wait *without a thread* and tells them their place in line);
 - a remote OpenAI-compatible model (``<server>|<model>``) has ``WB_REMOTE_CONCURRENCY`` slots,
   and never waits behind llama.cpp.

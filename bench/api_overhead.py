@@ -63,7 +63,7 @@ def main() -> None:
     from api.catalog import Catalog
     from backends.base import GenParams, Message
     from backends.fakes import FakeChat
-    from backends.llama_cpp import LlamaChat
+    from backends.llama import LlamaChat
     from settings import Settings
 
     tmp = Path(tempfile.mkdtemp())

@@ -4,7 +4,7 @@
    runner's progress callback, prefix cache off so both do the same work) vs a bare peft +
    PyTorch loop over the same rows, same model, same LoRA config. Alternated, medians.
    Also reported: the app's loop with its shared-prefix cache on (the default).
-2. Quantize F16 -> Q4_K_M: ``backends.gguf_export.quantize`` (checks, partial file, rename)
+2. Quantize F16 -> Q4_K_M: ``backends.llama.export.quantize`` (checks, partial file, rename)
    vs ``llama_cpp.llama_model_quantize`` called directly. Alternated, medians.
 
     python bench/lora_speed.py [--steps 4] [--rounds 2] [--threads 1]
@@ -28,10 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backends import gguf_export as gx  # noqa: E402
 from backends.finetune.lora_base import LoraConfig, resolve_base  # noqa: E402
 from backends.finetune.lora_data import encode, load_chat  # noqa: E402
 from backends.finetune.lora_train import load_base, row_order, train_loop, wrap_lora  # noqa: E402
+from backends.llama import export as gx  # noqa: E402
 
 log = logging.getLogger("bench.lora_speed")
 DATA = Path(__file__).resolve().parent / "flightai" / "flightai_train.jsonl"

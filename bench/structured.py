@@ -139,7 +139,7 @@ def main() -> None:
         return
 
     from backends.base import GenParams
-    from backends.llama_cpp import LlamaChat, LlamaRuntime
+    from backends.llama import LlamaChat, LlamaRuntime
     from backends.structured import json_schema_format
     from settings import Settings
 

@@ -62,7 +62,7 @@ def make_model(args: argparse.Namespace, data_dir: Path) -> object:
         from backends.openai_chat import OpenAIChat
 
         return OpenAIChat(base_url=args.base_url, api_key=None, model=args.model, timeout=300, max_retries=0)
-    from backends.llama_cpp import LlamaChat, LlamaRuntime
+    from backends.llama import LlamaChat, LlamaRuntime
 
     s = Settings(llama_threads=args.threads, llama_ctx=2048)
     return LlamaChat(LlamaRuntime(s), s.local_model)

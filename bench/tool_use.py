@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backends.base import GenParams, Message, ToolSpec  # noqa: E402
-from backends.llama_cpp import LlamaChat, LlamaRuntime  # noqa: E402
+from backends.llama import LlamaChat, LlamaRuntime  # noqa: E402
 from settings import Settings  # noqa: E402
 
 log = logging.getLogger("bench.tool_use")

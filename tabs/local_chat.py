@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import gradio as gr
 
-from backends.base import BackendError, GenParams, Message
+from backends.base import BackendError, ChatModel, Delta, GenParams, Message
 from backends.base import content_text as text_of  # the one content->text helper
 from guardrails import DEFAULT_REFUSAL, GuardrailConfig, mask_pii
 from tabs import guard_ui, output_format
@@ -28,23 +28,22 @@ log = logging.getLogger(__name__)
 STATS_TITLE = "Stats:"  # titled (metadata) messages never go back to the model
 GUARD_TITLE = "Guardrails"
 GUARD_PLACES = ("input", "output")  # no retrieval and no tools in this tab
+DRAFT_LABEL = "Fast drafting (output may differ slightly)"
+DRAFT_INFO = (
+    "Prompt-lookup decoding: up to ~2x faster when the answer quotes the prompt. Loads a second "
+    "copy of the model with context at most 2048, whose logits cost context x vocabulary x 4 bytes "
+    "(SmolLM2 0.4 GB, Qwen2.5 1.2 GB)."
+)
 
 
 class LocalEngine(Protocol):
-    """What this tab needs (backends.llama_local.LocalLlama implements it)."""
+    """What this tab needs: the GGUF list, a model's card, and the ChatModel for a model at a
+    context size and thread count (backends.llama.LocalModels implements it)."""
 
     def choices(self) -> list[tuple[str, str]]: ...
     def default_ref(self) -> str: ...
     def card(self, ref: str) -> dict[str, str]: ...
-    def stream(
-        self,
-        ref: str,
-        messages: Sequence[Message],
-        params: GenParams,
-        *,
-        n_ctx: int | None = None,
-        n_threads: int | None = None,
-    ) -> Iterator[Any]: ...
+    def chat(self, ref: str, *, n_ctx: int | None = None, n_threads: int | None = None) -> ChatModel: ...
 
 
 @dataclass(frozen=True)
@@ -82,16 +81,18 @@ def parse_stops(text: str) -> tuple[str, ...]:
     return tuple(stops[:8])
 
 
-def stats_line(stats: Any) -> str:
+def stats_line(last: Delta) -> str:
+    """The stats title of an answer, from its last delta (finish reason and usage)."""
+    u = last.usage
     line = (
-        f"{STATS_TITLE} {stats.prompt_tokens} prompt tokens ({getattr(stats, 'cached_tokens', 0)} cached)"
-        f" · {stats.completion_tokens} completion tokens"
-        f" · TTFT {stats.ttft_s:.2f} s · {stats.tokens_per_s:.1f} tokens/s"
+        f"{STATS_TITLE} {u.prompt_tokens} prompt tokens ({u.cached_tokens} cached)"
+        f" · {u.completion_tokens} completion tokens"
+        f" · TTFT {u.ttft_s:.2f} s · {u.tokens_per_s:.1f} tokens/s"
     )
-    if stats.mode == "completion":
+    if u.mode == "completion":
         line += " · plain completion (no chat template)"
-    if stats.dropped_messages:
-        line += f" · dropped the {stats.dropped_messages} oldest messages to fit the context"
+    if u.dropped_messages:
+        line += f" · dropped the {u.dropped_messages} oldest messages to fit the context"
     return line
 
 
@@ -117,6 +118,7 @@ def respond(
     guard_deps: GuardDeps | None = None,
     output: tuple[str, str, Any] = (output_format.CHOICES[0], "", None),
     formats: output_format.Formats | None = None,
+    draft: bool = False,
 ) -> Iterator[str | list[gr.ChatMessage]]:
     """Stream the answer text, then the final answer plus a stats message (and a guardrails
     message when something was masked, flagged or refused). The message is checked and masked
@@ -133,16 +135,17 @@ def respond(
     if not (model or "").strip():
         raise gr.Error("Pick a model or type the path of a .gguf file.")
     params = GenParams(
-        temperature=max(0.0, float(temperature)),
-        top_p=min(max(float(top_p), 0.0), 1.0),
-        top_k=max(0, int(top_k)),
-        min_p=min(max(float(min_p), 0.0), 1.0),
-        repeat_penalty=max(0.0, float(repeat_penalty)),
-        max_new_tokens=max(1, min(int(max_new_tokens), limits.max_new_tokens)),
+        temperature=float(temperature),
+        top_p=float(top_p),
+        top_k=int(top_k),
+        min_p=float(min_p),
+        repeat_penalty=float(repeat_penalty),
+        max_new_tokens=int(max_new_tokens),
         stop=parse_stops(stop),
-        seed=None if seed is None or int(seed) < 0 else int(seed),
+        seed=None if seed is None else int(seed),
         response_format=(fmt := output_format.resolve(formats, *output)),
-    )
+        draft=bool(draft),
+    ).clamped(limits.max_new_tokens)
     ctx = min(int(n_ctx), limits.max_ctx) if n_ctx and int(n_ctx) > 0 else limits.default_ctx
     threads = min(int(n_threads), limits.max_threads) if n_threads and int(n_threads) > 0 else None
     g = make_guard(
@@ -156,17 +159,16 @@ def respond(
     answer = ""
     stats_msgs: list[gr.ChatMessage] = []
     try:
-        for delta in engine.stream(model, messages, params, n_ctx=ctx, n_threads=threads):
+        chat = engine.chat(model, n_ctx=ctx, n_threads=threads)
+        for delta in chat.stream(messages, params=params):
             if delta.text:
                 answer += delta.text
                 yield g.partial.check_output(answer, final=False).text
-            if delta.stats is not None:
-                st = delta.stats
-                line = stats_line(st)
-                if st.dropped_messages:
-                    gr.Warning(f"Dropped the {st.dropped_messages} oldest messages to fit.")
-                detail = f"finish reason: {st.finish_reason} · mode: {st.mode} · model: {model}"
-                stats_msgs = [gr.ChatMessage(content=detail, metadata={"title": line})]
+            if delta.usage is not None:
+                if delta.usage.dropped_messages:
+                    gr.Warning(f"Dropped the {delta.usage.dropped_messages} oldest messages to fit.")
+                detail = f"finish reason: {delta.finish_reason} · mode: {delta.usage.mode} · model: {model}"
+                stats_msgs = [gr.ChatMessage(content=detail, metadata={"title": stats_line(delta)})]
         final = g.result(g.guard.check_output(answer), "Answer").text if answer else answer
         checked = [gr.ChatMessage(**m) for m in output_format.report(formats, final, fmt)]  # JSON + pass/fail
         yield [gr.ChatMessage(content=final), *checked, *stats_msgs, *_guard_message(g)]
@@ -244,6 +246,7 @@ def build(
         output_format_choice: str = output_format.CHOICES[0],
         output_schema: str = "",
         output_fields: Any = None,
+        fast_drafting: bool = False,
     ) -> Iterator[Any]:
         """Chat with a local GGUF model (streams; the last update carries the stats)."""
         config = guard_ui.config_from_ui(
@@ -255,6 +258,7 @@ def build(
             min_p, repeat_penalty, max_new_tokens, stop, seed, n_ctx, n_threads,
             guard_config=config, guard_deps=guard_deps,
             output=(output_format_choice, output_schema, output_fields), formats=formats,
+            draft=fast_drafting,
         ))  # fmt: skip
         find = lambda: slots.local(model) if (text_of(message) or "").strip() and model else None  # noqa: E731
         async for out in run_in_slot(slots, find, turn, notice=lambda text: text):
@@ -292,6 +296,7 @@ def build(
                 n_ctx = gr.Number(limits.default_ctx, precision=0, label="Context size (tokens)")
                 n_threads = gr.Number(limits.default_threads, precision=0, label="Threads")
             stop = gr.Textbox("", label=r"Stop sequences (comma-separated; \n for newline)")
+            drafting = gr.Checkbox(False, label=DRAFT_LABEL, info=DRAFT_INFO, elem_id="local-drafting")
         guard = guard_ui.controls(GUARD_PLACES)
         out_fmt = output_format.controls()
         gr.ChatInterface(
@@ -311,6 +316,7 @@ def build(
                 n_threads,
                 *guard.inputs,
                 *out_fmt.inputs,
+                drafting,
             ],  # noqa: E501
             editable=True,
             api_name="local_chat",

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.finetune.data import DataError
-from backends.llama_gguf import available_memory, fmt_bytes, read_gguf
+from backends.llama import available_memory, fmt_bytes, read_gguf
 
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 # Measured here (MODELS.md): ~50 GFLOP/s per thread for the LoRA forward + backward.

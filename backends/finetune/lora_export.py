@@ -8,9 +8,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from backends import gguf_export as gx
 from backends.finetune.data import DataError
 from backends.finetune.jobs import NAME_RE
+from backends.llama import export as gx
 from backends.models import list_ggufs, resolve_gguf
 
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backends import gguf_export as gx
 from backends.base import BackendStatus
 from backends.finetune.data import DataError
 from backends.finetune.jobs import NAME_RE, FinetuneJobs, JobStatus, _Job, new_job_id
@@ -37,6 +36,7 @@ from backends.finetune.lora_train import (
     wrap_lora,
     write_card,
 )
+from backends.llama import export as gx
 from backends.registry import register
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ Training is a plain PyTorch loop over one conversation per forward pass (no padd
 waste CPU time) with gradient accumulation, AdamW and a linear warm-up/decay, so progress,
 tokens/s and cancel are exact. The result folder holds ``adapter/`` (peft) and ``merged/``
 (the merged model in fp16 with its tokenizer and chat template), ready for
-:mod:`backends.gguf_export`.
+:mod:`backends.llama.export`.
 
 Recipe and traps: ../shared/MODELS.md, "LoRA on the shipped chat GGUFs".
 """

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from backends.base import BackendStatus, Entity, TaskResult
-from backends.llama_cpp import LlamaRuntime
+from backends.llama import LlamaRuntime
 from backends.models import QWEN, SHIPPED_GGUFS
 from backends.pipelines.entity_spans import snap_to_words, words
 from backends.pipelines.tasks import LANGUAGES, TASKS, TaskChoice, tasks_for

@@ -111,7 +111,7 @@ def test_streaming_completion_arrives_in_chunks(client):
 
 def test_same_answer_as_the_backend_at_temperature_zero(client, served):
     from backends.base import GenParams, Message
-    from backends.llama_cpp import LlamaChat
+    from backends.llama import LlamaChat
 
     msg = "Name a colour."
     r = client.chat.completions.create(

@@ -16,7 +16,7 @@ SMOL = "SmolLM2-135M-Instruct Q4_1 (fast, shallow)"
 def test_local_remote_and_broken_side_by_side(settings, tmp_path):
     from backends import registry
     from backends.compare import Contenders, run_columns
-    from backends.llama_cpp import LlamaRuntime
+    from backends.llama import LlamaRuntime
     from tests.integration.test_openai_chat import start_server, stop
 
     models = tmp_path / "models"

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 SCRIPT = r"""
 import json, sys
 from backends.base import GenParams, Message
-from backends.llama_cpp import LlamaChat, LlamaRuntime
+from backends.llama import LlamaChat, LlamaRuntime
 from settings import Settings
 s = Settings(_env_file=None, data_dir=sys.argv[2], llama_threads=1, llama_ctx=512)
 chat = LlamaChat(LlamaRuntime(s), sys.argv[1])

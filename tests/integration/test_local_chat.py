@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from backends.llama_gguf import copy_without_keys
+from backends.llama import copy_without_keys
 from tests.helpers import ROOT, free_port
 
 pytestmark = pytest.mark.integration
@@ -54,7 +54,7 @@ def app(tmp_path_factory):
     """The whole app in this process, a base model (SmolLM2 without its chat template) and
     a non-GGUF file in the models dir; every loaded Llama wrapped in an OverlapCheck."""
     import app as app_module
-    from backends.llama_cpp import LlamaRuntime
+    from backends.llama import LlamaRuntime
     from backends.models import SMOLLM2, shipped_gguf_path
     from settings import Settings
 

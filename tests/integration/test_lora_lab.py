@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from backends import gguf_export as gx
 from backends.finetune import FinetuneJobs
 from backends.finetune.lora_base import LoraConfig
 from backends.finetune.lora_jobs import LoraLab, LoraRequest
+from backends.llama import export as gx
 from backends.models import SMOLLM2, list_ggufs, shipped_gguf_path
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(3600)]  # CPU training on a shared machine

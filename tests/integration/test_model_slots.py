@@ -40,7 +40,7 @@ class Probe:
             self.active += 1
             self.max_active = max(self.max_active, self.active)
             self.calls += 1
-            hold = name == "create_chat_completion" and not self.held.is_set()
+            hold = name == "create_completion" and not self.held.is_set()  # LlamaChat generates here
             if hold:
                 self.held.set()
         if hold:

@@ -13,7 +13,7 @@ SMOL = "smollm2-135m-instruct"
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory):
-    from backends.llama_cpp import LlamaRuntime
+    from backends.llama import LlamaRuntime
     from settings import Settings
 
     s = Settings(_env_file=None, llama_threads=1, llama_ctx=2048, max_new_tokens=64)

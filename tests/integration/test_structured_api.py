@@ -135,19 +135,21 @@ def test_chat_tab_json_answer_after_a_tool_call_with_qwen(settings):
 
 
 def test_local_tab_engine_constrains_with_the_schema(settings):
-    """The Local llama.cpp tab's engine (its own prompt path, not LlamaChat) honours the format."""
+    """The Local llama.cpp tab's model (the one LlamaChat, at the tab's context size) honours
+    the format."""
     from jsonschema import validate
 
     from backends.base import GenParams, Message
-    from backends.llama_cpp import LlamaRuntime
-    from backends.llama_local import LocalLlama
+    from backends.llama import LlamaRuntime, LocalModels
     from backends.structured import json_schema_format
 
-    engine = LocalLlama(LlamaRuntime(settings))
+    engine = LocalModels(LlamaRuntime(settings))
     params = GenParams(temperature=0.0, max_new_tokens=64, response_format=json_schema_format(SCHEMA))
     try:
-        deltas = list(engine.stream(SMOL, [Message("user", ASK[0]["content"])], params))
+        deltas = list(
+            engine.chat(SMOL, n_ctx=1024).stream([Message("user", ASK[0]["content"])], params=params)
+        )
     finally:
         engine.runtime.free_all()
     validate(json.loads("".join(d.text for d in deltas)), SCHEMA)
-    assert deltas[-1].stats is not None and deltas[-1].stats.finish_reason == "stop"
+    assert deltas[-1].usage is not None and deltas[-1].finish_reason == "stop"

@@ -18,6 +18,7 @@ from api.catalog import Catalog, RagChat
 from api.deploy import adapt_for_spaces
 from backends.base import (
     BackendStatus,
+    ContextOverflow,
     GenParams,
     Message,
     Passage,
@@ -271,11 +272,12 @@ def test_context_overflow_is_a_400_and_other_failures_hide_details(open_settings
 
     deps = FakeDeps(open_settings)
     extra = {
-        "long": Broken(ValueError("Requested tokens (1388) exceed context window of 1024")),
+        "long": Broken(ContextOverflow("Your message needs 1388 tokens, but only 1008 fit.")),
         "bug": Broken(RuntimeError("secret internals")),
     }
     client = TestClient(Starlette(routes=api_routes(deps, Catalog(deps, extra=extra))))
     r = client.post("/v1/chat/completions", json=chat_body(model="long"))
     assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded"
+    assert "1388 tokens" in r.json()["error"]["message"]  # a typed error, no message matching
     r = client.post("/v1/chat/completions", json=chat_body(model="bug", stream=True))
     assert r.status_code == 500 and "secret" not in r.text

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import gradio as gr
 import pytest
 
-from backends.base import BackendError, Message
-from backends.llama_local import ContextOverflow, LocalDelta, LocalStats, fit_messages
+from backends.base import BackendError, ContextOverflow, Delta, GenParams, Message, Usage
+from backends.llama.prompt import fit_messages
 from tabs.local_chat import Limits, history_to_messages, parse_stops, respond, stats_line
 
 
@@ -28,13 +28,28 @@ class ScriptedEngine:
     def card(self, ref: str) -> dict[str, str]:
         return {"file": ref}
 
-    def stream(self, ref, messages, params, *, n_ctx=None, n_threads=None):
-        self.calls.append((ref, list(messages), params, n_ctx))
+    def chat(self, ref, *, n_ctx=None, n_threads=None):
         self.threads = n_threads
-        if self.error:
-            raise self.error
-        yield from (LocalDelta(text=w) for w in self.words)
-        yield LocalDelta(stats=LocalStats(12, len(self.words), 0.25, 30.0, "stop", "chat", 2))
+        return ScriptedChat(self, ref, n_ctx)
+
+
+@dataclass
+class ScriptedChat:
+    """A ChatModel for one request of a ScriptedEngine; records (ref, messages, params, n_ctx)."""
+
+    engine: ScriptedEngine
+    model_id: str
+    n_ctx: int | None
+    supports_tools = False
+
+    def stream(self, messages, *, tools=(), params=GenParams()):
+        e = self.engine
+        e.calls.append((self.model_id, list(messages), params, self.n_ctx))
+        if e.error:
+            raise e.error
+        yield from (Delta(text=w) for w in e.words)
+        usage = Usage(12, len(e.words), ttft_s=0.25, tokens_per_s=30.0, dropped_messages=2)
+        yield Delta(usage=usage, finish_reason="stop")
 
 
 def _run(engine, message="hi", history=(), limits=Limits(), **kw):
@@ -123,19 +138,68 @@ def test_fit_single_message_too_long():
 
 
 def test_stats_line_plain_completion():
-    line = stats_line(LocalStats(5, 10, 0.5, 20.0, "length", "completion"))
-    assert "plain completion" in line and "dropped" not in line
+    usage = Usage(5, 10, ttft_s=0.5, tokens_per_s=20.0, mode="completion")
+    line = stats_line(Delta(usage=usage, finish_reason="length"))
+    assert "plain completion" in line and "dropped" not in line and "(0 cached)" in line
+
+
+def test_chat_model_of_the_local_models_is_a_chat_model(tmp_path):
+    """The tab reaches llama.cpp only through the ChatModel protocol: LocalModels.chat gives
+    the one llama.cpp ChatModel with the picked context size and threads."""
+    from backends.base import ChatModel
+    from backends.llama import LlamaChat, LlamaRuntime, LocalModels
+    from settings import Settings
+
+    s = Settings(_env_file=None, data_dir=tmp_path, models_dir=tmp_path)
+    chat = LocalModels(LlamaRuntime(s)).chat(" smollm2-135m-instruct ", n_ctx=1024, n_threads=1)
+    assert isinstance(chat, ChatModel) and isinstance(chat, LlamaChat)
+    assert (chat.model_id, chat.n_ctx, chat.n_threads) == ("smollm2-135m-instruct", 1024, 1)
+    assert chat.slot_key == "llama:smollm2-135m-instruct"
+
+
+def test_clamped_params():
+    p = GenParams(temperature=-1, top_p=3, top_k=-5, min_p=-1, repeat_penalty=-2, max_new_tokens=0,
+                  stop=tuple("abcdefghij"), seed=-1).clamped(64)  # fmt: skip
+    assert (p.temperature, p.top_p, p.top_k, p.min_p, p.repeat_penalty) == (0.0, 1.0, 0, 0.0, 0.0)
+    assert p.max_new_tokens == 1 and len(p.stop) == 8 and p.seed is None
+    assert GenParams(max_new_tokens=5000, seed=3).clamped(64).max_new_tokens == 64
 
 
 def test_hub_refs_offline_say_offline(tmp_path):
-    from backends.llama_cpp import LlamaRuntime
-    from backends.llama_local import LocalLlama
+    from backends.llama import LlamaRuntime, LocalModels
     from settings import Settings
 
     s = Settings(_env_file=None, hf_hub_offline=True, data_dir=tmp_path, models_dir=tmp_path)
-    engine = LocalLlama(LlamaRuntime(s))
+    engine = LocalModels(LlamaRuntime(s))
     with pytest.raises(BackendError, match="Offline"):
         engine.card("hf:someone/some-model-GGUF/model-q4_k_m.gguf")
     with pytest.raises(BackendError, match="hf:owner/repo/file.gguf"):
         engine.card("hf:not-a-repo.gguf")
-    assert engine.hub_path("/x/y.gguf") == "/x/y.gguf"
+
+
+def test_fit_keeps_the_newest_message_when_it_fits_without_full_room():
+    msgs = [Message("user", "old " * 5), Message("assistant", "a " * 5), Message("user", "w " * 20)]
+    assert fit_messages(msgs, _words, budget=10, hard_budget=25) == ([msgs[-1]], 2)
+    with pytest.raises(ContextOverflow, match="needs 20 tokens, but only 15 fit"):
+        fit_messages(msgs, _words, budget=10, hard_budget=15)
+
+
+def test_fast_drafting_reaches_the_model_params():
+    engine = ScriptedEngine()
+    _run(engine, "ok")
+    _run(engine, "ok", draft=True)
+    assert [c[2].draft for c in engine.calls] == [False, True]
+
+
+def test_drafting_memory_is_bounded_and_said(tmp_path, monkeypatch):
+    from backends.llama import read_gguf, runtime
+    from tests.unit.test_local_chat_gguf import META, write_gguf
+
+    path = write_gguf(
+        tmp_path / "m.gguf", {**META, "tokenizer.ggml.tokens": ["t"] * 1000}, [("w", (64, 64), 0)]
+    )
+    assert runtime.draft_logits_bytes(read_gguf(path), 2048) == 2048 * 1000 * 4
+    monkeypatch.setattr(runtime, "available_memory", lambda: 4 << 20)  # 4 MB free: 16 KB weights fit
+    runtime.check_gguf_file(path, draft_ctx=512)  # 2 MB of logits: fits
+    with pytest.raises(BackendError, match=r"Fast drafting .* needs 7\.8 MB .* context 2048"):
+        runtime.check_gguf_file(path, draft_ctx=2048)

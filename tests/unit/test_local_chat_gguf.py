@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.llama_gguf import GGUFError, check_gguf, copy_without_keys, model_card, read_gguf
+from backends.llama import GGUFError, check_gguf, copy_without_keys, model_card, read_gguf
 
 
 def _str(s: str) -> bytes:
@@ -112,3 +112,40 @@ def test_copy_without_template_is_a_valid_base_model(tmp_path):
     assert model_card(info)["chat template"].startswith("no")
     assert info.data_end <= dst.stat().st_size
     assert dst.read_bytes()[info.data_start :] == src.read_bytes()[read_gguf(src).data_start :]
+
+
+def test_agrees_with_the_maintained_gguf_package(tmp_path):
+    """A file written by llama.cpp's own ``gguf`` writer, with tensor types the old hand-kept
+    table did not know (Q1_0, NVFP4): same metadata, shapes, sizes and data offsets as
+    ``gguf.GGUFReader`` finds."""
+    import gguf
+    import numpy as np
+
+    path = tmp_path / "w.gguf"
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_name("Writer Test")
+    w.add_context_length(4096)
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_Q4_K_M)
+    w.add_token_list(["a", "b", "c"])
+    w.add_chat_template("{{ messages }}")
+    for name, qtype, shape in [("q", "Q4_K", (8, 256)), ("n", "NVFP4", (4, 64)), ("o", "Q1_0", (2, 128))]:
+        qt = gguf.GGMLQuantizationType[qtype]
+        block, size = gguf.GGML_QUANT_SIZES[qt]
+        raw = np.ones(shape[0] * shape[1] // block * size, dtype=np.uint8).reshape(shape[0], -1)
+        w.add_tensor(name, raw, raw_dtype=qt)
+    w.add_tensor("f", np.ones((3, 5), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+    ours, theirs = check_gguf(path, available_bytes=1 << 30), gguf.GGUFReader(path)
+    assert ours.data_start == theirs.data_offset and ours.data_end <= path.stat().st_size
+    by_name = {t.name: t for t in theirs.tensors}
+    assert {t.name for t in ours.tensors} == set(by_name) == {"q", "n", "o", "f"}
+    for t in ours.tensors:
+        assert t.n_bytes() == by_name[t.name].n_bytes and t.n_elements == by_name[t.name].n_elements
+        assert ours.data_start + t.offset == by_name[t.name].data_offset
+    card = model_card(ours)
+    assert card["name"] == "Writer Test" and card["quantization"] == "Q4_K_M"
+    assert card["context length"] == "4,096" and card["chat template"] == "yes"

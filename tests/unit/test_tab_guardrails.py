@@ -303,12 +303,15 @@ class Engine:
     def __init__(self, text: str) -> None:
         self.text, self.seen = text, []
 
-    def stream(self, ref, messages, params, *, n_ctx=None, n_threads=None):
-        from backends.llama_local import LocalDelta
+    def chat(self, ref, *, n_ctx=None, n_threads=None):
+        return self
+
+    def stream(self, messages, *, tools=(), params=None):
+        from backends.base import Delta
 
         self.seen.append(list(messages))
         for word in self.text.split(" "):
-            yield LocalDelta(text=word + " ")
+            yield Delta(text=word + " ")
 
 
 def test_local_chat_masks_input_and_sanitizes_output():

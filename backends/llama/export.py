@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.base import BackendError
-from backends.llama_gguf import check_gguf, fmt_bytes, read_gguf
+from backends.llama.gguf import check_gguf, fmt_bytes, read_gguf
 
 log = logging.getLogger(__name__)
 
