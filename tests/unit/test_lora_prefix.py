@@ -14,8 +14,8 @@ from backends.finetune.lora_train import mean_loss, train_loop, wrap_lora
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture
-def tiny():
+def tiny_llama():
+    """A 2-layer, 64-token Llama with seeded weights (the same model every call)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
@@ -29,6 +29,11 @@ def tiny():
         max_position_embeddings=256,
     )
     return LlamaForCausalLM(cfg)
+
+
+@pytest.fixture
+def tiny():
+    return tiny_llama()
 
 
 def rows(n: int = 6, prefix: int = 40, seed: int = 0) -> list[dict[str, list[int]]]:
@@ -57,22 +62,8 @@ def test_cached_loss_equals_full_loss(tiny):
 
 
 def _trained_loss(prefix_cache: bool) -> tuple[float, float]:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-    )
     targets = ("q_proj", "v_proj", "up_proj", "down_proj")
-    model = wrap_lora(
-        LlamaForCausalLM(cfg), LoraConfig(rank=8, alpha=16, dropout=0.0, target_modules=targets)
-    )
+    model = wrap_lora(tiny_llama(), LoraConfig(rank=8, alpha=16, dropout=0.0, target_modules=targets))
     data = rows()
     before = mean_loss(model, data, prefix=False)
     run = LoraConfig(
@@ -91,25 +82,12 @@ def test_lora_learns_as_well_with_the_prefix_cache():
 
 
 def test_stop_at_step_ends_a_run_early_on_the_full_runs_schedule():
-    """``stop_at_step`` (the FlightAI rebuild's STOP_AT) trains exactly the first steps of the
-    scheduled run: the same weights as a run cut there, not a shorter run with its own schedule."""
-
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    cfg = LlamaConfig(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-    )
+    """``stop_at_step`` (the FlightAI rebuild's STOP_AT) ends after that step on the whole run's
+    LR schedule (total 12), so its weights differ from a 5-step run with its own schedule."""
 
     def trained(**kw):
-        torch.manual_seed(0)
         lora = LoraConfig(rank=4, alpha=8, dropout=0.0, target_modules=("q_proj",))
-        model = wrap_lora(LlamaForCausalLM(cfg), lora)
+        model = wrap_lora(tiny_llama(), lora)
         prog = train_loop(model, rows(), [], LoraConfig(learning_rate=3e-2, prefix_cache=False, **kw))
         state = {k: v.clone() for k, v in model.state_dict().items() if "lora_" in k}
         return prog, state
