@@ -19,10 +19,11 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from backends.finetune.config import Progress
 from backends.finetune.data import DataError
 from backends.finetune.lora_base import Base, LoraConfig, check_causal, plan_steps
 
@@ -30,14 +31,11 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class LoraProgress:
-    step: int = 0
-    total: int = 0
-    epoch: float = 0.0
-    history: list[dict[str, float]] = field(default_factory=list)  # {"step", "loss"|"eval_loss"}
+class LoraProgress(Progress):
+    """The encoder jobs' :class:`Progress` plus the LoRA loop's token counts."""
+
     tokens_per_s: float = 0.0
     tokens: int = 0  # fed to the model so far (prefix tokens included)
-    message: str = ""
 
 
 @dataclass
