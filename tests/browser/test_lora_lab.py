@@ -5,6 +5,7 @@ and get the taught answer back (real peft training, real conversion, real llama.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -31,14 +32,19 @@ def test_lora_upload_train_export_and_chat(page, tmp_path):
         page.locator("#lora-file a[download='secret.jsonl']").wait_for(timeout=60_000)
         page.locator("#lora-name input, #lora-name textarea").first.fill("browser-lora")
         page.get_by_text("LoRA settings (CPU defaults)").click()
-        page.locator("#lora-lr input").fill("0.002")
-        page.locator("#lora-steps input").fill("16")
+        for field, value in (("#lora-lr", "0.002"), ("#lora-steps", "16")):
+            page.locator(f"{field} input").fill(value)
+            page.locator(f"{field} input").press("Tab")  # the value is committed before Start
         page.locator("#lora-start").click()
         result = page.locator("#lora-result")
         try:
             result.get_by_text("Saved:").wait_for(timeout=1_500_000)
         finally:
             page.screenshot(path=str(ARTIFACTS / "lora-trained.png"), full_page=True)
+        saved = result.inner_text()
+        assert "after 16 steps" in saved, saved
+        tuned_loss = float(re.search(r"-> ([0-9.e-]+) \(tuned\)", saved).group(1))
+        assert tuned_loss < 0.1, saved  # learnt before it is exported (measured here: ~0.001)
         page.locator("#lora-export").click()
         page.locator("#lora-exported").get_by_text("browser-lora-q8_0.gguf").wait_for(timeout=900_000)
         page.screenshot(path=str(ARTIFACTS / "lora-exported.png"), full_page=True)
