@@ -275,24 +275,21 @@ TABS = (
 
 
 @contextmanager
-def _nested_blocks_without_apps() -> Iterator[None]:
-    """Gradio builds a whole FastAPI app (~80 routes) and its page config when a Blocks is
-    created and again when it exits, also for the Blocks each tab builds inside this page,
-    whose apps and configs are never served: 16 of the 18 apps made at start-up. While the
-    page is built, a Blocks inside another one gets neither (``bench/startup.py``; the root
-    Blocks, ``queue`` and ``launch`` are untouched)."""
-    from gradio.context import get_render_context
+def _lean_build() -> Iterator[None]:
+    """Gradio builds a whole FastAPI app (~80 routes) and the page config each time a Blocks
+    exits and again in ``queue()``: for this page 20 apps and 12 configs while it is built,
+    none of them ever served, because ``launch()`` builds the served app and config itself.
+    While the page is built and queued, those are skipped (``bench/startup.py``; ``launch``
+    is untouched)."""
     from gradio.routes import App
 
     create_app, config_file = App.create_app, gr.Blocks.get_config_file
 
-    def lean_create_app(blocks: gr.Blocks, *args: object, **kwargs: object) -> object:
-        if get_render_context() is not None:  # being built inside the page: never served
-            return None
-        return create_app(blocks, *args, **kwargs)
+    def lean_create_app(*args: object, **kwargs: object) -> None:
+        return None
 
     def lean_config_file(self: gr.Blocks) -> dict:
-        return {} if get_render_context() is not None else config_file(self)
+        return {}
 
     App.create_app, gr.Blocks.get_config_file = staticmethod(lean_create_app), lean_config_file
     try:
@@ -303,17 +300,18 @@ def _nested_blocks_without_apps() -> Iterator[None]:
 
 def build_app(settings: Settings, deps: Deps | None = None) -> gr.Blocks:
     deps = deps or Deps(settings)
-    with _nested_blocks_without_apps(), gr.Blocks(title=TITLE) as demo:
-        gr.Markdown(f"# {TITLE}\nThe practical LLM toolbox on one page. Offline by default.")
-        with gr.Tabs():
-            for label, tab_id, build_tab in TABS:
-                with gr.Tab(label, id=tab_id):
-                    build_tab(deps)
-    demo.queue(
-        default_concurrency_limit=settings.concurrency_limit,
-        max_size=settings.queue_max_size,
-        api_open=not settings.is_public,  # public: events only through the queue
-    )
+    with _lean_build():
+        with gr.Blocks(title=TITLE) as demo:
+            gr.Markdown(f"# {TITLE}\nThe practical LLM toolbox on one page. Offline by default.")
+            with gr.Tabs():
+                for label, tab_id, build_tab in TABS:
+                    with gr.Tab(label, id=tab_id):
+                        build_tab(deps)
+        demo.queue(
+            default_concurrency_limit=settings.concurrency_limit,
+            max_size=settings.queue_max_size,
+            api_open=not settings.is_public,  # public: events only through the queue
+        )
     return demo
 
 
