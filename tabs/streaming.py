@@ -16,12 +16,6 @@ a tab's ``respond`` generator and Gradio, and does two things:
    the model keeps generating while Gradio sends the previous update; a held update is also
    flushed when ``interval_s`` passes with nothing new (nothing waits behind a slow tool).
 
-3. **One budget for all streams** (:data:`LIVE`): with many streams at once (remote chats of
-   many users) the updates of all of them cost the server's CPU together (~1.3 ms each in
-   Gradio here, plus the clients'), so the interval stretches to ``live streams x SHARE_S``
-   when that is longer: one or two streams keep ``interval_s``, 8 get an update every ~0.1 s,
-   50 every ~0.6 s; the first update, key changes and the last update are not delayed.
-
 Each update is the whole state so far (Gradio's streaming model), so skipping intermediate
 ones loses nothing. The worker runs in a copy of the caller's ``contextvars`` context (so
 ``gr.Warning`` and Gradio's request context work there); errors are re-raised to the caller;
@@ -49,24 +43,6 @@ T = TypeVar("T")
 
 INTERVAL_S = 0.04  # at most ~25 updates per second
 EVERY = 8  # ... or one per 8 updates, whichever comes first
-SHARE_S = 0.0125  # all live streams together: at most ~80 paced updates per second
-
-
-class LiveStreams:
-    """How many coalesced streams run now (rule 3 of the module docstring)."""
-
-    def __init__(self) -> None:
-        self._n, self._lock = 0, threading.Lock()
-
-    def __call__(self) -> int:
-        return self._n
-
-    def add(self, n: int) -> None:
-        with self._lock:
-            self._n += n
-
-
-LIVE = LiveStreams()
 _UNSET: Any = object()
 
 
@@ -80,29 +56,20 @@ class Pacer:
         every: int,
         key: Callable[[Any], Hashable] | None = None,
         clock: Callable[[], float] = time.monotonic,
-        live: Callable[[], int] | None = None,
     ) -> None:
         self.interval_s, self.every, self.key, self.clock = interval_s, every, key, clock
-        self.live = live  # None: this stream alone
         self.last_sent: float | None = None
         self.last_key: Hashable = _UNSET
         self.since = 0  # updates arrived since the last send
-
-    def stretch(self) -> float:
-        """How much longer than ``interval_s`` to wait, given the streams running now (>= 1)."""
-        if self.live is None or self.interval_s <= 0:
-            return 1.0
-        return max(1.0, self.live() * SHARE_S / self.interval_s)
 
     def offer(self, update: Any) -> bool:
         now = self.clock()
         self.since += 1
         k = self.key(update) if self.key is not None else None
-        f = self.stretch()
         send = (
             self.last_sent is None
-            or now - self.last_sent >= self.interval_s * f
-            or self.since >= self.every * f
+            or now - self.last_sent >= self.interval_s
+            or self.since >= self.every
             or (self.key is not None and k != self.last_key)
         )
         if send:
@@ -119,7 +86,7 @@ class Pacer:
         """Seconds until a held update is due (0 when it is due now)."""
         if self.last_sent is None:
             return 0.0
-        return max(0.0, self.last_sent + self.interval_s * self.stretch() - self.clock())
+        return max(0.0, self.last_sent + self.interval_s - self.clock())
 
 
 def paced(updates: Iterable[T], pacer: Pacer) -> Iterator[T]:
@@ -148,7 +115,7 @@ def coalesce(
     or ``every <= 1`` sends every update; None: the module's ``INTERVAL_S`` / ``EVERY`` (read
     per call, so bench/local_chat.py can turn coalescing off)."""
     interval_s = INTERVAL_S if interval_s is None else interval_s
-    pacer = Pacer(interval_s, EVERY if every is None else every, key, clock, LIVE)
+    pacer = Pacer(interval_s, EVERY if every is None else every, key, clock)
     q: queue.SimpleQueue = queue.SimpleQueue()
     stop = threading.Event()
 
@@ -168,10 +135,9 @@ def coalesce(
                 close()  # stop button: ends the model's loop (in this thread, which runs it)
 
     ctx = contextvars.copy_context()
+    threading.Thread(target=ctx.run, args=(produce,), daemon=True, name="coalesce").start()
     held: Any = _UNSET
-    LIVE.add(1)
     try:
-        threading.Thread(target=ctx.run, args=(produce,), daemon=True, name="coalesce").start()
         while True:
             try:
                 kind, value = q.get(timeout=pacer.wait_s() if held is not _UNSET else None)
@@ -192,7 +158,6 @@ def coalesce(
         if held is not _UNSET:
             yield held
     finally:
-        LIVE.add(-1)
         stop.set()
 
 
@@ -215,13 +180,12 @@ class AsyncCoalesced:
         on_closed: Callable[[], None] | None = None,
     ) -> None:
         interval_s = INTERVAL_S if interval_s is None else interval_s
-        self.pacer = Pacer(interval_s, EVERY if every is None else every, key, clock, LIVE)
+        self.pacer = Pacer(interval_s, EVERY if every is None else every, key, clock)
         self.loop = asyncio.get_running_loop()
         self.queue: asyncio.Queue = asyncio.Queue()
         self.stop = threading.Event()
         self.held: Any = _UNSET
         self.done = False
-        LIVE.add(1)
         ctx = contextvars.copy_context()
         args = (self._produce, updates, on_closed)
         threading.Thread(target=ctx.run, args=args, daemon=True, name="coalesce").start()
@@ -271,7 +235,7 @@ class AsyncCoalesced:
                     return value
                 self.held = value
                 continue
-            self._finish()
+            self.done = True
             if kind == "error":
                 self.stop.set()
                 raise value
@@ -280,14 +244,9 @@ class AsyncCoalesced:
                 return update
         raise StopAsyncIteration
 
-    def _finish(self) -> None:
-        if not self.done:
-            self.done = True
-            LIVE.add(-1)
-
     def close(self) -> None:
         """Stop the source after its current update (the stop button, a closed page)."""
-        self._finish()
+        self.done = True
         self.stop.set()
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tabs.streaming import LIVE, SHARE_S, Pacer, coalesce, paced
+from tabs.streaming import Pacer, coalesce, paced
 
 
 class Clock:
@@ -69,29 +69,6 @@ def test_key_change_is_sent_at_once() -> None:
     items = [(0.0, "a1"), (0.001, "a2"), (0.002, "b1"), (0.003, "b2"), (0.004, "b3")]
     out = run(items, interval_s=1.0, every=100, key=lambda s: s[0])
     assert out == ["a1", "b1", "b3"]
-
-
-def test_many_live_streams_share_one_update_budget() -> None:
-    # 50 ms tokens pass one by one for a lone stream; with 8 streams live the interval is
-    # 8 x SHARE_S (0.1 s): every other token, first and last still out
-    items = [(i * 0.05, f"t{i}") for i in range(7)]
-    for live, expected in ((1, [f"t{i}" for i in range(7)]), (8, ["t0", "t2", "t4", "t6"])):
-        clock = Clock()
-        pacer = Pacer(0.04, 8, None, clock, live=lambda n=live: n)
-        assert pacer.stretch() == max(1.0, live * SHARE_S / 0.04)
-        assert list(paced(timed(clock, items), pacer)) == expected, live
-
-
-def test_live_streams_are_counted_while_they_run() -> None:
-    before = LIVE()
-    seen = []
-
-    def source():
-        seen.append(LIVE())
-        yield "a"
-
-    assert list(coalesce(source(), interval_s=0.0)) == ["a"]
-    assert seen == [before + 1] and LIVE() == before
 
 
 def test_nothing_is_lost_single_and_empty() -> None:
