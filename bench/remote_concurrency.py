@@ -8,6 +8,10 @@ thread each) as the "remote", then, alternating rounds in the same run:
 - app: one ``python app.py`` process, N ``gradio_client`` sessions calling ``/chat`` with
   backend ``openai`` and that server's base URL (the same messages, max tokens, temperature 0).
 
+- bare (``--bare``): ``bench/bare_chat_proxy.py``, the smallest Gradio app that streams the
+  same remote chat (no guardrails, tools loop, coalescing or slots), called the same way as the
+  app: how much of the gap is Gradio's and the ``gradio_client`` sessions' own.
+
 Reports wall time, requests/s and the ratio app/direct (goal >= 0.9). ``--app-root`` runs the
 app.py of another checkout (e.g. the code before per-model concurrency) for a before/after.
 
@@ -178,11 +182,11 @@ def app_round(app_url: str, urls: list[str], clients: int, requests: int, max_to
     return in_parallel(clients, requests, one)
 
 
-def start_app(root: Path, env: dict[str, str], stack: ExitStack) -> str:
+def start_app(root: Path, env: dict[str, str], stack: ExitStack, script: str = "app.py") -> str:
     port = free_port()
     logf = stack.enter_context(open(Path("/tmp") / f"remote-concurrency-app-{port}.log", "w"))
     proc = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=root, env={**os.environ, **env, "WB_PORT": str(port)},
+        [sys.executable, script], cwd=root, env={**os.environ, **env, "WB_PORT": str(port)},
         stdout=logf, stderr=subprocess.STDOUT,
     )  # fmt: skip
     stack.callback(lambda: (proc.terminate(), proc.wait(timeout=30)))
@@ -202,6 +206,7 @@ def main() -> int:
     p.add_argument("--remote-concurrency", type=int, default=16, help="WB_REMOTE_CONCURRENCY")
     p.add_argument("--latency", type=float, default=0.0, help="seconds each response is held (see above)")
     p.add_argument("--json", type=Path)
+    p.add_argument("--bare", action="store_true", help="also the bare Gradio proxy (see above)")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with ExitStack() as stack:
@@ -225,8 +230,12 @@ def main() -> int:
             "WB_DATA_DIR": stack.enter_context(tempfile.TemporaryDirectory(prefix="wb-remote-")),
         }
         app_url = start_app(args.app_root, env, stack)
+        bench_root = Path(__file__).resolve().parents[1]
+        bare_url = start_app(bench_root, env, stack, "bench/bare_chat_proxy.py") if args.bare else ""
         direct_round(urls, min(2, args.clients), 1, args.max_tokens)  # warm-up: load and cache
         app_round(app_url, urls, min(2, args.clients), 1, args.max_tokens)
+        if bare_url:
+            app_round(bare_url, urls, min(2, args.clients), 1, args.max_tokens)
         rounds = []
         for r in range(args.rounds):
             d = direct_round(urls, args.clients, args.requests, args.max_tokens)
@@ -235,9 +244,25 @@ def main() -> int:
                 {"direct": d, "app": a, "ratio_rps": round(a["rps"] / d["rps"], 3) if d["rps"] else 0}
             )
             ratio = rounds[-1]["ratio_rps"]
-            print(f"round {r + 1}: direct {d['rps']} req/s, app {a['rps']} req/s, ratio {ratio}")
+            line = f"round {r + 1}: direct {d['rps']} req/s, app {a['rps']} req/s, ratio {ratio}"
+            if bare_url:
+                b = app_round(bare_url, urls, args.clients, args.requests, args.max_tokens)
+                rounds[-1] |= {
+                    "bare": b,
+                    "ratio_bare_direct": round(b["rps"] / d["rps"], 3) if d["rps"] else 0,
+                }
+                line += f", bare Gradio {b['rps']} req/s, ratio {rounds[-1]['ratio_bare_direct']}"
+            print(line)
     direct_rps = sum(x["direct"]["rps"] for x in rounds) / len(rounds)
     app_rps = sum(x["app"]["rps"] for x in rounds) / len(rounds)
+    bare = {}
+    if args.bare:
+        bare_rps = sum(x["bare"]["rps"] for x in rounds) / len(rounds)
+        bare = {
+            "bare_rps": round(bare_rps, 3),
+            "ratio_bare_direct": round(bare_rps / direct_rps, 3) if direct_rps else 0,
+            "ratio_app_bare": round(app_rps / bare_rps, 3) if bare_rps else 0,
+        }
     result = {
         "clients": args.clients,
         "servers": args.servers,
@@ -249,11 +274,14 @@ def main() -> int:
         "direct_rps": round(direct_rps, 3),
         "app_rps": round(app_rps, 3),
         "ratio_app_direct": round(app_rps / direct_rps, 3) if direct_rps else 0,
+        **bare,
     }
     print(json.dumps(result, indent=1))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
-    errors = sum(x["direct"]["n_errors"] + x["app"]["n_errors"] for x in rounds)
+    errors = sum(
+        x["direct"]["n_errors"] + x["app"]["n_errors"] + x.get("bare", {}).get("n_errors", 0) for x in rounds
+    )
     return 0 if not errors else 1
 
 
