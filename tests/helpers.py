@@ -128,12 +128,20 @@ def in_process_app(settings, deps=None, *, api: bool = False):
         deps.runtime.free_all()
 
 
-def mcp_session(url: str, action, headers: dict | None = None, timeout: float = 120.0):
-    """Run ``await action(session)`` in an initialized MCP client session on ``url``
-    (``timeout``: a failure guard for the whole action)."""
+def run_async(coro, timeout: float):
+    """``asyncio.run(coro)`` in a thread of its own, its result or exception returned here
+    (``timeout``: a failure guard). The browser tests' sync Playwright keeps an event loop
+    running in the main thread for the whole session, and asyncio.run() refuses to start inside it."""
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, asyncio.wait_for(coro, timeout=timeout)).result()
+
+
+def mcp_session(url: str, action, headers: dict | None = None, timeout: float = 120.0):
+    """Run ``await action(session)`` in an initialized MCP client session on ``url``
+    (``timeout``: a failure guard for the whole action)."""
     from mcp import ClientSession
     from mcp.client.streamable_http import streamablehttp_client
 
@@ -143,10 +151,7 @@ def mcp_session(url: str, action, headers: dict | None = None, timeout: float = 
                 await session.initialize()
                 return await action(session)
 
-    # In a thread of its own: the browser tests' sync Playwright keeps a loop running in the
-    # main thread for the whole session, and asyncio.run() refuses to start inside it.
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, asyncio.wait_for(run(), timeout=timeout)).result()
+    return run_async(run(), timeout)
 
 
 def smollm2_gguf() -> Path:

@@ -10,27 +10,13 @@ import threading
 import pytest
 
 from backends.slots import ModelSlots, Slot, SlotsFull
+from tests.helpers import run_async
 
 GUARD = 60  # seconds; only reached when the code under test is broken
 
 
 def run(coro):
-    """asyncio.run in its own thread: the browser suite's Playwright (sync API) keeps an event loop
-    running in the main thread for the whole session, and asyncio.run refuses to nest in it."""
-    result: dict = {}
-
-    def target():
-        try:
-            result["value"] = asyncio.run(asyncio.wait_for(coro, GUARD))
-        except BaseException as exc:  # re-raised in the test's thread
-            result["error"] = exc
-
-    worker = threading.Thread(target=target)
-    worker.start()
-    worker.join()
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
+    return run_async(coro, GUARD)
 
 
 async def hold(slots: ModelSlots, slot: Slot, entered: asyncio.Event, leave: asyncio.Event, seen: list):
