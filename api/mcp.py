@@ -24,33 +24,17 @@ from typing import Any
 
 from api.auth import authorized
 from api.errors import ApiError
+from backends.pipelines.tasks import TASKS
 
 log = logging.getLogger(__name__)
 
 MCP_PATH = "/gradio_api/mcp"
 
-MCP_TOOLS: dict[str, str] = {
-    "sentiment": (
-        "Classify the sentiment of English text as positive or negative. "
-        "Returns each label with its probability."
-    ),
-    "ner": (
-        "Find named entities (people, organisations, locations, misc.) in English text. "
-        "Returns each entity with its label and character offsets."
-    ),
-    "translate": "Translate English text into the chosen target language. Returns the translation.",
+# The Pipelines tasks that are tools describe themselves in the task table.
+MCP_TOOLS: dict[str, str] = {name: spec.tool for name, spec in TASKS.items() if spec.tool} | {
     "rag_retrieve": (
         "Search the workbench knowledge base (company documents: policies, products, people) "
         "and return the most relevant passages with their source files. Read-only."
-    ),
-    "summarize": "Summarize English text in a few sentences. Returns the summary.",
-    "zero_shot": (
-        "Classify English text into candidate labels you give (comma-separated), with no "
-        "training. Returns each label with its score."
-    ),
-    "qa": (
-        "Answer a question from a context passage you give (extractive question answering). "
-        "Returns the answer text."
     ),
     "status": (
         "List the workbench's backends and whether each can work on this machine, with the "

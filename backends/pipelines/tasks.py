@@ -35,6 +35,7 @@ class TaskSpec:
     defaults: Mapping[str, str]  # backend kind -> default model ("hf": Hub id(s), "llm": GGUF name, ...)
     examples: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()  # transformers' pipeline names, accepted wherever a task name is
+    tool: str = ""  # its description as an MCP tool (api/mcp.py); empty: not an MCP tool
 
     @property
     def kind(self) -> str:
@@ -54,6 +55,8 @@ TASKS: dict[str, TaskSpec] = {
                 "A dull, lifeless script and wooden acting.",
             ),
             ("sentiment-analysis", "text-classification"),
+            "Classify the sentiment of English text as positive or negative. "
+            "Returns each label with its probability.",
         ),
         TaskSpec(
             "ner",
@@ -65,6 +68,8 @@ TASKS: dict[str, TaskSpec] = {
                 "The European Union fined Google in Brussels.",
             ),
             ("token-classification",),
+            "Find named entities (people, organisations, locations, misc.) in English text. "
+            "Returns each entity with its label and character offsets.",
         ),
         TaskSpec(
             "translate",
@@ -76,6 +81,7 @@ TASKS: dict[str, TaskSpec] = {
                 "Where is the train station?",
             ),
             ("translation",),
+            "Translate English text into the chosen target language. Returns the translation.",
         ),
         TaskSpec(
             "summarize",
@@ -88,6 +94,7 @@ TASKS: dict[str, TaskSpec] = {
                 "next summer.",
             ),
             ("summarization",),
+            "Summarize English text in a few sentences. Returns the summary.",
         ),
         TaskSpec(
             "qa",
@@ -96,6 +103,8 @@ TASKS: dict[str, TaskSpec] = {
             {"hf": "distilbert/distilbert-base-cased-distilled-squad", "llm": QWEN.name},
             ("Who wrote the report?",),
             ("question-answering",),
+            "Answer a question from a context passage you give (extractive question answering). "
+            "Returns the answer text.",
         ),
         TaskSpec(
             "zero_shot",
@@ -104,6 +113,8 @@ TASKS: dict[str, TaskSpec] = {
             {"hf": "facebook/bart-large-mnli", "llm": QWEN.name},
             ("The striker scored twice in the cup final.",),
             ("zero-shot-classification",),
+            "Classify English text into candidate labels you give (comma-separated), with no "
+            "training. Returns each label with its score.",
         ),
         TaskSpec(
             "fill_mask",
