@@ -5,7 +5,8 @@ Same GGUF, messages, seed, sampling and max tokens. Raw = ``Llama.create_chat_co
 ``gradio_client`` with streaming (both started the same way, so both get the same CPU
 share). They take turns (never at the same time, who goes first rotates), after one warm-up
 each. ``--per-token`` adds a third side in the same run: the app with coalescing off (one UI
-update per token, ``tabs.streaming.INTERVAL_S = 0``), i.e. the app before coalescing.
+update per token, ``tabs.streaming.INTERVAL_S = 0``), i.e. the app before coalescing;
+``--interval S`` (repeatable) a side with another coalescing interval.
 TTFT = request -> first text; tokens/s = (completion tokens - 1) / (last text - first text),
 where the app's "last text" is the final update (answer + stats line), so coalesced updates
 cannot hide a tail; wall = request -> end of the answer (the issue's raw/app wall ratio).
@@ -125,13 +126,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-PER_TOKEN = "import tabs.streaming as s; s.INTERVAL_S = 0; import app; app.main()"
+WITH_INTERVAL = "import tabs.streaming as s; s.INTERVAL_S = {}; import app; app.main()"
 
 
 @contextmanager
-def app_server(args: argparse.Namespace, per_token: bool = False):
-    """``python app.py``; ``per_token``: the same app with coalescing off (one UI update per
-    token, as before tabs/streaming.py), started with ``python -c``."""
+def app_server(args: argparse.Namespace, interval: float | None = None):
+    """``python app.py``; with ``interval``: the same app with ``tabs.streaming.INTERVAL_S`` set
+    to it (0: coalescing off, one UI update per token as before tabs/streaming.py), started with
+    ``python -c``."""
     from tests.helpers import free_port, wait_http
 
     port = free_port()
@@ -141,7 +143,9 @@ def app_server(args: argparse.Namespace, per_token: bool = False):
         "WB_LLAMA_THREADS": str(args.threads),
         "WB_LLAMA_CTX": str(args.ctx),
     }
-    cmd = [sys.executable, "-c", PER_TOKEN] if per_token else [sys.executable, "app.py"]
+    cmd = [sys.executable, "app.py"]
+    if interval is not None:
+        cmd = [sys.executable, "-c", WITH_INTERVAL.format(interval)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{port}/", timeout=120, proc=proc)
@@ -161,6 +165,8 @@ def main() -> None:
     p.add_argument("--ctx", type=int, default=2048)
     p.add_argument("--prompt", default=PROMPT)
     p.add_argument("--per-token", action="store_true", help="also the app with coalescing off, same run")
+    p.add_argument("--interval", type=float, action="append", default=[],
+                   help="also the app with this coalescing interval (s), same run; repeatable")  # fmt: skip
     p.add_argument("--raw-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -173,12 +179,14 @@ def main() -> None:
     path = resolve_gguf(args.model, data_dir=s.data_dir, models_dir=s.models_dir)
     if args.raw_worker:
         return raw_worker(path, args, s.llama_batch)
-    sides: dict[str, list] = {"raw": [], "app": []} | ({"app per-token": []} if args.per_token else {})
+    intervals = {"app": None} | ({"app per-token": 0.0} if args.per_token else {})
+    intervals |= {f"app interval {x:g} s": x for x in args.interval}
+    sides: dict[str, list] = {"raw": []} | {name: [] for name in intervals}
     with ExitStack() as stack:
         worker = stack.enter_context(raw_process(args))
         fns, pids = {"raw": lambda: raw_run_ipc(worker)}, {"raw": worker.pid}
         for name in [k for k in sides if k != "raw"]:
-            url, pids[name] = stack.enter_context(app_server(args, per_token=name != "app"))
+            url, pids[name] = stack.enter_context(app_server(args, intervals[name]))
             fns[name] = lambda u=url: app_run(u, args)
         for fn in fns.values():
             fn()  # warm-up: load, first prompt
