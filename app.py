@@ -298,6 +298,22 @@ def _lean_build() -> Iterator[None]:
         App.create_app, gr.Blocks.get_config_file = staticmethod(create_app), config_file
 
 
+# Gradio's queue loop wakes every 1 ms while nothing waits in it (also all through a streamed
+# answer: the running event is not "waiting"), and its progress loop every 10 ms: ~50 ms of CPU
+# per second on an idle app here, and wake-ups that take the GIL from the generating thread.
+# 10 ms / 50 ms: a new event waits at most 10 ms to start, gr.Progress updates 50 ms (BENCHMARKS.md).
+QUEUE_POLL_S, PROGRESS_POLL_S = 0.01, 0.05
+
+
+def _calm_queue(demo: gr.Blocks) -> None:
+    q = demo._queue
+    if hasattr(q, "sleep_when_free") and hasattr(q, "progress_update_sleep_when_free"):
+        q.sleep_when_free = max(q.sleep_when_free, QUEUE_POLL_S)
+        q.progress_update_sleep_when_free = max(q.progress_update_sleep_when_free, PROGRESS_POLL_S)
+    else:  # a Gradio without these: its own defaults (tests/unit/test_app_queue.py notices)
+        log.warning("Gradio's queue has no sleep_when_free: left at its defaults")
+
+
 def build_app(settings: Settings, deps: Deps | None = None) -> gr.Blocks:
     deps = deps or Deps(settings)
     with _lean_build():
@@ -312,6 +328,7 @@ def build_app(settings: Settings, deps: Deps | None = None) -> gr.Blocks:
             max_size=settings.queue_max_size,
             api_open=not settings.is_public,  # public: events only through the queue
         )
+    _calm_queue(demo)
     return demo
 
 

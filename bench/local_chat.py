@@ -6,7 +6,10 @@ Same GGUF, messages, seed, sampling and max tokens. Raw = ``Llama.create_chat_co
 share). They take turns (never at the same time, who goes first rotates), after one warm-up
 each. ``--per-token`` adds a third side in the same run: the app with coalescing off (one UI
 update per token, ``tabs.streaming.INTERVAL_S = 0``), i.e. the app before coalescing;
-``--interval S`` (repeatable) a side with another coalescing interval.
+``--interval S`` (repeatable) a side with another coalescing interval; ``--bare`` a side with
+``bench/bare_local_chat.py``, the smallest Gradio app streaming the same model (Gradio's own
+share of the gap); ``--app-root DIR`` (repeatable) a side with another checkout's app.py
+(before/after in one run).
 TTFT = request -> first text; tokens/s = (completion tokens - 1) / (last text - first text),
 where the app's "last text" is the final update (answer + stats line), so coalesced updates
 cannot hide a tail; wall = request -> end of the answer (the issue's raw/app wall ratio).
@@ -130,7 +133,7 @@ WITH_INTERVAL = "import tabs.streaming as s; s.INTERVAL_S = {}; import app; app.
 
 
 @contextmanager
-def app_server(args: argparse.Namespace, interval: float | None = None):
+def app_server(args: argparse.Namespace, interval: float | str | None = None):
     """``python app.py``; with ``interval``: the same app with ``tabs.streaming.INTERVAL_S`` set
     to it (0: coalescing off, one UI update per token as before tabs/streaming.py), started with
     ``python -c``."""
@@ -144,9 +147,14 @@ def app_server(args: argparse.Namespace, interval: float | None = None):
         "WB_LLAMA_CTX": str(args.ctx),
     }
     cmd = [sys.executable, "app.py"]
-    if interval is not None:
+    root = ROOT
+    if isinstance(interval, str) and interval.startswith("root:"):
+        root, cmd = Path(interval[5:]), [sys.executable, "app.py"]
+    elif interval == "bare":
+        cmd = [sys.executable, "bench/bare_local_chat.py", "--model", args.model]
+    elif interval is not None:
         cmd = [sys.executable, "-c", WITH_INTERVAL.format(interval)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{port}/", timeout=120, proc=proc)
         yield f"http://127.0.0.1:{port}", proc.pid
@@ -167,6 +175,8 @@ def main() -> None:
     p.add_argument("--per-token", action="store_true", help="also the app with coalescing off, same run")
     p.add_argument("--interval", type=float, action="append", default=[],
                    help="also the app with this coalescing interval (s), same run; repeatable")  # fmt: skip
+    p.add_argument("--bare", action="store_true", help="also bench/bare_local_chat.py, same run")
+    p.add_argument("--app-root", action="append", default=[], help="also this checkout's app.py, same run")
     p.add_argument("--raw-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -181,6 +191,8 @@ def main() -> None:
         return raw_worker(path, args, s.llama_batch)
     intervals = {"app": None} | ({"app per-token": 0.0} if args.per_token else {})
     intervals |= {f"app interval {x:g} s": x for x in args.interval}
+    intervals |= {"bare Gradio": "bare"} if args.bare else {}
+    intervals |= {f"app @ {r}": f"root:{r}" for r in args.app_root}
     sides: dict[str, list] = {"raw": []} | {name: [] for name in intervals}
     with ExitStack() as stack:
         worker = stack.enter_context(raw_process(args))
