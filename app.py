@@ -277,8 +277,8 @@ TABS = (
 @contextmanager
 def _lean_build() -> Iterator[None]:
     """Gradio builds a whole FastAPI app (~80 routes) and the page config each time a Blocks
-    exits and again in ``queue()``: for this page 20 apps and 12 configs while it is built,
-    none of them ever served, because ``launch()`` builds the served app and config itself.
+    exits and again in ``queue()``: for this page about 20 apps and a dozen configs while it
+    is built, none of them ever served, because ``launch()`` builds the served app and config itself.
     While the page is built and queued, those are skipped (``bench/startup.py``; ``launch``
     is untouched)."""
     from gradio.routes import App

@@ -81,7 +81,8 @@ def lora_status(runner: LabRunner, job_id: str) -> tuple:
     if s.state == "done" and s.result is not None:
         m = s.result.metrics
         md = (
-            f"**Saved:** `{s.name}` after {s.step} steps. Validation loss {m.get('base_validation_loss')} (base) -> "
+            f"**Saved:** `{s.name}` after {s.step} steps. "
+            f"Validation loss {m.get('base_validation_loss')} (base) -> "
             f"{m.get('validation_loss')} (tuned), {m.get('tokens_per_s')} tokens/s. Export it below."
         )
     picker = gr.Dropdown(choices=runner.jobs(), value=s.name) if s.state == "done" else gr.skip()
