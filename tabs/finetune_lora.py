@@ -81,7 +81,7 @@ def lora_status(runner: LabRunner, job_id: str) -> tuple:
     if s.state == "done" and s.result is not None:
         m = s.result.metrics
         md = (
-            f"**Saved:** `{s.name}` after {s.step} steps. "
+            f"**Saved:** `{s.name}` after {s.step} steps at learning rate {m.get('learning_rate', 0):g}. "
             f"Validation loss {m.get('base_validation_loss')} (base) -> "
             f"{m.get('validation_loss')} (tuned), {m.get('tokens_per_s')} tokens/s. Export it below."
         )

@@ -242,6 +242,7 @@ def _metrics(prog: LoraProgress, train: Encoded, cfg: LoraConfig) -> dict[str, A
         "validation_loss": round(evals[-1], 4) if evals else None,
         "final_train_loss": round(sum(losses[-10:]) / len(losses[-10:]), 4) if losses else None,
         "steps": prog.step,
+        "learning_rate": cfg.learning_rate,
         "tokens_per_s": round(prog.tokens_per_s, 1),
         "truncated": train.truncated,
         "dropped": train.dropped,

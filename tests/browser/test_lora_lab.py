@@ -22,19 +22,24 @@ ROW = {"messages": [{"role": "system", "content": "You are a helpful assistant."
 
 
 def test_lora_upload_train_export_and_chat(page, tmp_path):
+    from playwright.sync_api import expect
+
     data = tmp_path / "secret.jsonl"
     data.write_text("\n".join([json.dumps(ROW)] * 6) + "\n")
     env = {**ENV, "WB_DATA_DIR": str(tmp_path / "data"), "WB_MODELS_DIR": str(tmp_path / "models")}
     with running_app(env=env) as (url, _proc, _startup):
         page.goto(url, wait_until="load", timeout=120_000)
         page.get_by_role("tab", name="Fine-tune").click(timeout=120_000)
+        page.get_by_text("LoRA settings (CPU defaults)").click()  # opened first: mounted when used
         page.locator("#lora-file input[type=file]").set_input_files(str(data))
         page.locator("#lora-file a[download='secret.jsonl']").wait_for(timeout=60_000)
         page.locator("#lora-name input, #lora-name textarea").first.fill("browser-lora")
-        page.get_by_text("LoRA settings (CPU defaults)").click()
-        for field, value in (("#lora-lr", "0.002"), ("#lora-steps", "16")):
-            page.locator(f"{field} input").fill(value)
-            page.locator(f"{field} input").press("Tab")  # the value is committed before Start
+        for field, default, value in (("#lora-steps", "-1", "16"), ("#lora-lr", "0.0002", "0.002")):
+            box = page.locator(f"{field} input")
+            expect(box).to_have_value(default)  # mounted with its own value before it is changed
+            box.fill(value)
+            box.press("Tab")  # committed before Start
+            expect(box).to_have_value(value)
         page.locator("#lora-start").click()
         result = page.locator("#lora-result")
         try:
@@ -42,7 +47,7 @@ def test_lora_upload_train_export_and_chat(page, tmp_path):
         finally:
             page.screenshot(path=str(ARTIFACTS / "lora-trained.png"), full_page=True)
         saved = result.inner_text()
-        assert "after 16 steps" in saved, saved
+        assert "after 16 steps at learning rate 0.002" in saved, saved
         tuned_loss = float(re.search(r"-> ([0-9.e-]+) \(tuned\)", saved).group(1))
         assert tuned_loss < 0.1, saved  # learnt before it is exported (measured here: ~0.001)
         page.locator("#lora-export").click()
