@@ -144,7 +144,7 @@ def embedder(kbs: list[Path], int8_file: Path, rounds: int) -> dict:
     out["query_embed_p50_ms"] = {k: round(1000 * statistics.median(v), 2) for k, v in lat.items()}
     print("ingest", json.dumps(out["ingest"]), "query", json.dumps(out["query_embed_p50_ms"]), flush=True)
     for kb in kbs:
-        evals = sorted(kb.glob("*eval*.jsonl"))
+        evals = sorted(kb.glob("*eval*.jsonl")) or sorted(kb.parent.glob(f"{kb.name}-eval.jsonl"))
         if not evals:
             log.warning("no eval file in %s", kb)
             continue

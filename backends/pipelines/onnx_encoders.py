@@ -206,7 +206,11 @@ class OnnxEmbedder:
     the folder's tokenizer and max length, mean pooling and L2 normalization (what the
     all-MiniLM-L6-v2 pipeline does), no torch. Loads on first use, once, behind a lock."""
 
-    def __init__(self, path: Path, onnx_file: Path, model_id: str, batch_size: int = 64) -> None:
+    # One text per run by default: no padding (knowledge-base chunks vary in length, and a batch
+    # is padded to its longest), and each vector independent of what it was batched with (the
+    # int8 model quantizes activations per run), i.e. documents embedded exactly like queries.
+    # BENCHMARKS.md "int8 embedder": 1 vs 8 vs 64 on ingest speed and MRR.
+    def __init__(self, path: Path, onnx_file: Path, model_id: str, batch_size: int = 1) -> None:
         self.path = path
         self.onnx_file = onnx_file
         self.model_id = model_id
