@@ -103,19 +103,22 @@ def test_threaded_driver_sends_key_changes_and_flushes_a_held_update_while_the_s
     assert out == ["a1", "b1", "b2", "c1"]
 
 
+def paused_source(release: threading.Event, on_close) -> Iterator[int]:
+    """0, then waits for ``release`` (the stream is closed meanwhile), then many more;
+    ``on_close()`` when the source is closed."""
+    try:
+        yield 0
+        release.wait(timeout=60)
+        yield from range(1, 1000)
+    finally:
+        on_close()
+
+
 def test_closing_the_stream_closes_the_source() -> None:
     closed = threading.Event()
     release = threading.Event()
 
-    def source() -> Iterator[int]:
-        try:
-            yield 0
-            release.wait(timeout=60)
-            yield from range(1, 1000)
-        finally:
-            closed.set()
-
-    stream = coalesce(source(), interval_s=0.0)
+    stream = coalesce(paused_source(release, closed.set), interval_s=0.0)
     assert next(stream) == 0
     stream.close()  # what Gradio does on the stop button
     release.set()
@@ -222,20 +225,13 @@ def test_async_driver_close_stops_the_source_then_calls_on_closed_once() -> None
     closed: list[str] = []
     done = threading.Event()
 
-    def source() -> Iterator[int]:
-        try:
-            yield 0
-            release.wait(timeout=60)
-            yield from range(1, 1000)
-        finally:
-            closed.append("source")
-
     def on_closed() -> None:
         closed.append("slot")
         done.set()
 
     async def main() -> None:
-        stream = AsyncCoalesced(source(), interval_s=0.0, on_closed=on_closed)
+        source = paused_source(release, lambda: closed.append("source"))
+        stream = AsyncCoalesced(source, interval_s=0.0, on_closed=on_closed)
         assert await stream.__anext__() == 0
         stream.close()  # the stop button
         release.set()
