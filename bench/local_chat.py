@@ -132,11 +132,15 @@ def cpu_seconds(pid: int) -> float:
 WITH_INTERVAL = "import tabs.streaming as s; s.INTERVAL_S = {}; import app; app.main()"
 
 
+def with_interval(interval: float) -> list[str]:
+    """The app with ``tabs.streaming.INTERVAL_S`` set (0: coalescing off, one UI update per
+    token as before tabs/streaming.py), started with ``python -c``."""
+    return [sys.executable, "-c", WITH_INTERVAL.format(interval)]
+
+
 @contextmanager
-def app_server(args: argparse.Namespace, interval: float | str | None = None):
-    """``python app.py``; with ``interval``: the same app with ``tabs.streaming.INTERVAL_S`` set
-    to it (0: coalescing off, one UI update per token as before tabs/streaming.py), started with
-    ``python -c``."""
+def app_server(args: argparse.Namespace, cmd: list[str], root: Path = ROOT):
+    """A server started with ``cmd`` in ``root`` (``python app.py`` or a variant) on a free port."""
     from tests.helpers import free_port, wait_http
 
     port = free_port()
@@ -146,14 +150,6 @@ def app_server(args: argparse.Namespace, interval: float | str | None = None):
         "WB_LLAMA_THREADS": str(args.threads),
         "WB_LLAMA_CTX": str(args.ctx),
     }
-    cmd = [sys.executable, "app.py"]
-    root = ROOT
-    if isinstance(interval, str) and interval.startswith("root:"):
-        root, cmd = Path(interval[5:]), [sys.executable, "app.py"]
-    elif interval == "bare":
-        cmd = [sys.executable, "bench/bare_local_chat.py", "--model", args.model]
-    elif interval is not None:
-        cmd = [sys.executable, "-c", WITH_INTERVAL.format(interval)]
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{port}/", timeout=120, proc=proc)
@@ -189,16 +185,19 @@ def main() -> None:
     path = resolve_gguf(args.model, data_dir=s.data_dir, models_dir=s.models_dir)
     if args.raw_worker:
         return raw_worker(path, args, s.llama_batch)
-    intervals = {"app": None} | ({"app per-token": 0.0} if args.per_token else {})
-    intervals |= {f"app interval {x:g} s": x for x in args.interval}
-    intervals |= {"bare Gradio": "bare"} if args.bare else {}
-    intervals |= {f"app @ {r}": f"root:{r}" for r in args.app_root}
-    sides: dict[str, list] = {"raw": []} | {name: [] for name in intervals}
+    app = [sys.executable, "app.py"]
+    servers: dict[str, tuple[list[str], Path]] = {"app": (app, ROOT)}  # side -> (command, cwd)
+    servers |= {"app per-token": (with_interval(0), ROOT)} if args.per_token else {}
+    servers |= {f"app interval {x:g} s": (with_interval(x), ROOT) for x in args.interval}
+    bare = [sys.executable, "bench/bare_local_chat.py", "--model", args.model]
+    servers |= {"bare Gradio": (bare, ROOT)} if args.bare else {}
+    servers |= {f"app @ {r}": (app, Path(r)) for r in args.app_root}
+    sides: dict[str, list] = {"raw": []} | {name: [] for name in servers}
     with ExitStack() as stack:
         worker = stack.enter_context(raw_process(args))
         fns, pids = {"raw": lambda: raw_run_ipc(worker)}, {"raw": worker.pid}
         for name in [k for k in sides if k != "raw"]:
-            url, pids[name] = stack.enter_context(app_server(args, intervals[name]))
+            url, pids[name] = stack.enter_context(app_server(args, *servers[name]))
             fns[name] = lambda u=url: app_run(u, args)
         for fn in fns.values():
             fn()  # warm-up: load, first prompt
