@@ -8,15 +8,14 @@ Nothing heavy is imported or loaded here: models load on first use.
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import gradio as gr
 
+from api.gradio_tuning import calm_queue, freeze_heap, lazy_session_state, lean_build
 from backends import registry
 from backends.base import BackendStatus
 from backends.llama import LlamaRuntime
@@ -275,49 +274,10 @@ TABS = (
 )
 
 
-@contextmanager
-def _lean_build() -> Iterator[None]:
-    """Gradio builds a whole FastAPI app (~80 routes) and the page config each time a Blocks
-    exits and again in ``queue()``: for this page about 20 apps and a dozen configs while it
-    is built, none of them ever served, because ``launch()`` builds the served app and config itself.
-    While the page is built and queued, those are skipped (``bench/startup.py``; ``launch``
-    is untouched)."""
-    from gradio.routes import App
-
-    create_app, config_file = App.create_app, gr.Blocks.get_config_file
-
-    def lean_create_app(*args: object, **kwargs: object) -> None:
-        return None
-
-    def lean_config_file(self: gr.Blocks) -> dict:
-        return {}
-
-    App.create_app, gr.Blocks.get_config_file = staticmethod(lean_create_app), lean_config_file
-    try:
-        yield
-    finally:
-        App.create_app, gr.Blocks.get_config_file = staticmethod(create_app), config_file
-
-
-# Gradio's queue loop wakes every 1 ms while nothing waits in it (also all through a streamed
-# answer: the running event is not "waiting"), and its progress loop every 10 ms: ~50 ms of CPU
-# per second on an idle app here, and wake-ups that take the GIL from the generating thread.
-# 10 ms / 50 ms: a new event waits at most 10 ms to start, gr.Progress updates 50 ms (BENCHMARKS.md).
-QUEUE_POLL_S, PROGRESS_POLL_S = 0.01, 0.05
-
-
-def _calm_queue(demo: gr.Blocks) -> None:
-    q = demo._queue
-    if hasattr(q, "sleep_when_free") and hasattr(q, "progress_update_sleep_when_free"):
-        q.sleep_when_free = max(q.sleep_when_free, QUEUE_POLL_S)
-        q.progress_update_sleep_when_free = max(q.progress_update_sleep_when_free, PROGRESS_POLL_S)
-    else:  # a Gradio without these: its own defaults (tests/unit/test_app_queue.py notices)
-        log.warning("Gradio's queue has no sleep_when_free: left at its defaults")
-
-
 def build_app(settings: Settings, deps: Deps | None = None) -> gr.Blocks:
     deps = deps or Deps(settings)
-    with _lean_build():
+    lazy_session_state()
+    with lean_build():
         with gr.Blocks(title=TITLE) as demo:
             gr.Markdown(f"# {TITLE}\nThe practical LLM toolbox on one page. Offline by default.")
             with gr.Tabs():
@@ -329,7 +289,7 @@ def build_app(settings: Settings, deps: Deps | None = None) -> gr.Blocks:
             max_size=settings.queue_max_size,
             api_open=not settings.is_public,  # public: events only through the queue
         )
-    _calm_queue(demo)
+    calm_queue(demo)
     return demo
 
 
@@ -411,15 +371,6 @@ def _check_guard_policy(settings: Settings) -> None:
     policy_from_settings(settings)
 
 
-def _freeze_heap() -> None:
-    """Move every object alive now (the imported libraries, the built page) out of the
-    garbage collector's reach: they live as long as the process, yet each full collection walked
-    all ~200k of them again — while the page was built, on the first page load, and later while
-    answers stream. ``gc.freeze()`` once after the imports and once after the build (before
-    ``launch``): start-up and first ``GET /`` ~0.25 s faster here (``bench/startup.py``)."""
-    gc.freeze()
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     from api.deploy import adapt_for_spaces, quiet_telemetry
 
@@ -432,9 +383,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (PublicWithoutAuth, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None
     deps = Deps(settings)
-    _freeze_heap()
+    freeze_heap()
     demo = build_app(settings, deps)
-    _freeze_heap()
+    freeze_heap()
     demo.launch(**kwargs, **api_kwargs(demo, deps))
 
 

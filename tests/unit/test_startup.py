@@ -33,7 +33,7 @@ def test_main_freezes_the_heap_before_and_after_building(monkeypatch):
     import app
 
     calls: list[str] = []
-    monkeypatch.setattr(app, "_freeze_heap", lambda: calls.append("freeze"))
+    monkeypatch.setattr(app, "freeze_heap", lambda: calls.append("freeze"))
 
     class Page:
         def launch(self, **_kwargs):
