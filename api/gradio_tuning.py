@@ -68,7 +68,8 @@ class LazyConfigValues(dict):
     only deep links (``gr.DeepLinkButton``) read back. Gradio builds all of them when a session
     starts — for this page ~470 configs, ~50 ms of CPU before a new visitor's (or API client's)
     first event can run. Here each entry is built when it is first read, from the session's
-    block as it is then; entries Gradio writes (changed values) are kept as written."""
+    block as it is then; entries Gradio writes (changed values) are kept as written. Covers what
+    Gradio 6 does with it: ``in``, ``[]``, ``[]=``, ``get``, ``del``, ``len``, iteration, ``items()``."""
 
     def __init__(self, blocks_config: Any, ids: Iterable[int]) -> None:
         super().__init__()
@@ -161,7 +162,8 @@ def lazy_session_state() -> bool:
 def freeze_heap() -> None:
     """Move every object alive now (the imported libraries, the built page) out of the
     garbage collector's reach: they live as long as the process, yet each full collection walked
-    all ~200k of them again — while the page was built, on the first page load, and later while
-    answers stream. ``app.main`` calls it once after the imports and once after the build
-    (before ``launch``): start-up and first ``GET /`` ~0.25 s faster here (``bench/startup.py``)."""
+    all ~200k of them again (twice while the page was built, again on the first page load).
+    ``app.main`` calls it once after the imports and once after the build (before ``launch``):
+    building 0.50 -> 0.36 s and the first ``GET /`` 0.23 -> 0.10 s here (BENCHMARKS.md). The
+    cost: garbage among the frozen objects is never freed (there is little: the page lives on)."""
     gc.freeze()
