@@ -33,6 +33,9 @@ class FinetuneConfig:
     eval_sample: int = 1000  # examples used by those evaluations (the final one uses all)
     max_steps: int = -1  # > 0 caps training steps (tests)
     deadline: float | None = None  # time.time() after which training stops early, then saves
+    teacher: str = ""  # classification: a fine-tuned classifier folder to distil from (distill.py)
+    distill_alpha: float = 0.5  # weight of the labels' loss; 1 - alpha: the teacher's soft targets
+    distill_temperature: float = 2.0
 
 
 @dataclass

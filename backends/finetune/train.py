@@ -145,6 +145,17 @@ def train(
             # BERT's pooler feeds the classifier: with a frozen encoder it trains as part of the head
             p.requires_grad = name.startswith("pooler.")
     train_rows = _encode(train_data, tokenizer, label2id, config.max_length)
+    if config.teacher and config.task == "classification":
+        from backends.finetune import distill
+
+        logits = distill.teacher_logits(
+            Path(config.teacher),
+            train_data.texts,
+            names,
+            config.max_length,
+            on_progress=distill.timed("distill"),
+        )
+        distill.attach_teacher(train_rows, logits)
     dev_rows = _encode(dev_data, tokenizer, label2id, config.max_length)
     rng = np.random.default_rng(config.seed)
     sample = (
@@ -184,8 +195,15 @@ def train(
             seed=config.seed,
             dataloader_num_workers=0,
             train_sampling_strategy="group_by_length",
+            remove_unused_columns=False,  # rows are dicts; teacher_logits must reach the loss
         )
-        trainer_cls = _deadline_trainer(Trainer, config.deadline) if config.deadline else Trainer
+        trainer_cls: type = Trainer
+        if config.teacher and config.task == "classification":
+            from backends.finetune.distill import distill_trainer
+
+            trainer_cls = distill_trainer(Trainer, config.distill_alpha, config.distill_temperature)
+        if config.deadline:
+            trainer_cls = _deadline_trainer(trainer_cls, config.deadline)
         trainer = trainer_cls(
             model=model,
             args=args,
