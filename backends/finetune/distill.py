@@ -134,7 +134,8 @@ def teacher_logits(
 
 def distill_trainer(base: type, alpha: float, temperature: float) -> type:
     """A Trainer whose loss mixes the labels with the teacher's soft targets (rows that carry
-    ``teacher_logits``; evaluation rows without them get the plain cross-entropy)."""
+    ``teacher_logits``; evaluation rows without them get the plain cross-entropy). The config's
+    ``label_smoothing`` does not apply here: the soft targets take its place."""
     import torch.nn.functional as F
 
     class DistillTrainer(base):  # type: ignore[misc, valid-type]
