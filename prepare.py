@@ -39,7 +39,8 @@ def prepare(settings: Settings) -> None:
         log.warning("GGUF converter not installed (%s); the model lab cannot export GGUFs", exc)
     if settings.encoder_precision == "int8":
         export_int8(settings)
-    compile_sources()
+    if not compile_sources():  # compileall printed which file; the app then compiles it at start
+        log.warning("some of the app's modules did not compile to bytecode (see above)")
 
 
 def compile_sources(root: Path = ROOT) -> bool:
